@@ -1,0 +1,307 @@
+//! townhall's configuration: one struct that is the config file (TOML, unknown keys refused),
+//! overridable by environment variables and by command-line flags, validated at start-up.
+//!
+//! Precedence, lowest first: built-in defaults, the file given with `--config`, environment
+//! variables `TOWNHALL_<SECTION>_<KEY>` (e.g. `TOWNHALL_SERVER_LISTEN=0.0.0.0:8080`,
+//! `TOWNHALL_WEBRTC_PUBLIC_IPS=203.0.113.7,2001:db8::7`), then flags. `TOWNHALL_ADMIN_TOKEN`
+//! is accepted as a short form of `TOWNHALL_SERVER_ADMIN_TOKEN`. Every key is documented here
+//! and, with its default, in `config/townhall.toml`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub webrtc: WebRtcConfig,
+    pub stage: StageConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// HTTP listen address (API, WHIP/WHEP signalling, pages, metrics).
+    pub listen: SocketAddr,
+    /// Directory for state that outlives the process (rooms, generated admin token).
+    pub data_dir: PathBuf,
+    /// Bearer token for the admin API. Empty: one is generated at first start, stored in
+    /// `<data_dir>/admin_token` and logged.
+    pub admin_token: String,
+    /// Base URL written into the URLs the API returns (`whip_url`, ...), e.g.
+    /// `https://webinar.example.com`. Empty: taken from each request's Host header.
+    pub public_url: String,
+    /// Largest request body accepted (SDP offers, JSON), in bytes. Larger: 413.
+    pub max_body_bytes: usize,
+    /// Value of `Access-Control-Allow-Origin` on every response.
+    pub cors_allow_origin: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebRtcConfig {
+    /// The one UDP address every WebRTC session uses (open this port in the firewall).
+    pub udp_listen: SocketAddr,
+    /// Addresses to advertise as ICE host candidates (a public IP behind 1:1 NAT, say).
+    /// Empty: the bound address, or every local interface when bound to 0.0.0.0 / [::].
+    pub public_ips: Vec<IpAddr>,
+    /// STUN/TURN servers offered to clients in `Link: rel="ice-server"` headers (RFC 9725 §4.6).
+    pub ice_servers: Vec<IceServer>,
+    /// Milliseconds without traffic before a session counts as disconnected.
+    pub ice_disconnected_timeout_ms: u64,
+    /// Milliseconds disconnected before a session fails and is closed.
+    pub ice_failed_timeout_ms: u64,
+    /// Milliseconds between ICE keepalive checks.
+    pub ice_keepalive_interval_ms: u64,
+    /// Least milliseconds between two keyframe requests (PLI) sent to one publisher.
+    pub keyframe_min_interval_ms: u64,
+    /// Datagrams one session may have queued before further ones are dropped (counted).
+    pub session_queue_datagrams: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    /// `stun:` / `turn:` / `turns:` URLs.
+    pub urls: Vec<String>,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub credential: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StageConfig {
+    /// Presenters that may publish at once in one room.
+    pub max_presenters: usize,
+    /// RTP packets a WHEP subscriber may fall behind before it loses the oldest (counted).
+    pub subscriber_queue_packets: usize,
+    /// Frames the packager may fall behind on a room's frame bus.
+    pub frame_bus_capacity: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid default"),
+            data_dir: PathBuf::from("data"),
+            admin_token: String::new(),
+            public_url: String::new(),
+            max_body_bytes: 64 * 1024,
+            cors_allow_origin: "*".into(),
+        }
+    }
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        Self {
+            udp_listen: "0.0.0.0:8189".parse().expect("valid default"),
+            public_ips: Vec::new(),
+            ice_servers: Vec::new(),
+            ice_disconnected_timeout_ms: 4_000,
+            ice_failed_timeout_ms: 25_000,
+            ice_keepalive_interval_ms: 2_000,
+            keyframe_min_interval_ms: 500,
+            session_queue_datagrams: 1_024,
+        }
+    }
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        Self {
+            max_presenters: 8,
+            subscriber_queue_packets: 2_048,
+            frame_bus_capacity: 1_024,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            webrtc: WebRtcConfig::default(),
+            stage: StageConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file, then `TOWNHALL_*` variables from `env`.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut value = toml::Value::try_from(Config::default()).context("serializing defaults")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let from_file: Config = toml::from_str(&text)
+                .with_context(|| format!("in config file {}", path.display()))?;
+            value = toml::Value::try_from(from_file)?;
+        }
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("TOWNHALL_"))
+            .collect();
+        apply_env(&mut value, &env)?;
+        let config: Config = value
+            .try_into()
+            .context("applying TOWNHALL_* environment variables")?;
+        Ok(config)
+    }
+
+    /// Refuses settings that cannot work, with a message naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.server.max_body_bytes < 1024 {
+            bail!("server.max_body_bytes must be at least 1024 (an SDP offer is ~5 KB)");
+        }
+        if !self.server.public_url.is_empty() && !self.server.public_url.starts_with("http") {
+            bail!(
+                "server.public_url must start with http:// or https:// (got {:?})",
+                self.server.public_url
+            );
+        }
+        if self.stage.max_presenters == 0 {
+            bail!("stage.max_presenters must be at least 1");
+        }
+        if self.stage.subscriber_queue_packets < 64 {
+            bail!("stage.subscriber_queue_packets must be at least 64");
+        }
+        if self.webrtc.ice_failed_timeout_ms == 0 || self.webrtc.ice_disconnected_timeout_ms == 0 {
+            bail!("webrtc.ice_*_timeout_ms must be positive");
+        }
+        for server in &self.webrtc.ice_servers {
+            for url in &server.urls {
+                if !(url.starts_with("stun:")
+                    || url.starts_with("turn:")
+                    || url.starts_with("turns:"))
+                {
+                    bail!("webrtc.ice_servers: {url:?} is not a stun:, turn: or turns: URL");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies `TOWNHALL_<SECTION>_<KEY>` overrides onto the config table, parsing each value
+/// as the type the key already has.
+fn apply_env(value: &mut toml::Value, env: &[(String, String)]) -> anyhow::Result<()> {
+    let table = value.as_table_mut().context("config is a table")?;
+    for (name, raw) in env {
+        let name = if name == "TOWNHALL_ADMIN_TOKEN" {
+            "TOWNHALL_SERVER_ADMIN_TOKEN"
+        } else {
+            name.as_str()
+        };
+        let mut matched = false;
+        for (section, section_value) in table.iter_mut() {
+            let Some(section_table) = section_value.as_table_mut() else {
+                continue;
+            };
+            for (key, key_value) in section_table.iter_mut() {
+                let var = format!("TOWNHALL_{}_{}", section.to_uppercase(), key.to_uppercase());
+                if var != name {
+                    continue;
+                }
+                matched = true;
+                *key_value = parse_env_value(key_value, raw)
+                    .with_context(|| format!("environment variable {name}"))?;
+            }
+        }
+        if !matched && name != "TOWNHALL_LOG" {
+            tracing::warn!(
+                variable = name,
+                "unknown TOWNHALL_ environment variable ignored"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn parse_env_value(current: &toml::Value, raw: &str) -> anyhow::Result<toml::Value> {
+    Ok(match current {
+        toml::Value::String(_) => toml::Value::String(raw.to_owned()),
+        toml::Value::Integer(_) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .with_context(|| format!("{raw:?} is not an integer"))?,
+        ),
+        toml::Value::Boolean(_) => toml::Value::Boolean(
+            raw.trim()
+                .parse()
+                .with_context(|| format!("{raw:?} is not true/false"))?,
+        ),
+        toml::Value::Array(_) if raw.trim_start().starts_with('[') => {
+            let doc: toml::Table = toml::from_str(&format!("v = {raw}"))
+                .with_context(|| format!("{raw:?} is not a TOML array"))?;
+            doc["v"].clone()
+        }
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+        other => bail!("cannot set a {} from the environment", other.type_str()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_file_is_the_defaults() {
+        let shipped: Config = toml::from_str(include_str!("../config/townhall.toml")).unwrap();
+        assert_eq!(shipped, Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_keys_by_type() {
+        let env = [
+            ("TOWNHALL_SERVER_LISTEN", "0.0.0.0:9000"),
+            ("TOWNHALL_ADMIN_TOKEN", "s3cret"),
+            ("TOWNHALL_WEBRTC_PUBLIC_IPS", "203.0.113.7, 2001:db8::7"),
+            ("TOWNHALL_STAGE_MAX_PRESENTERS", "3"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let c = Config::load(None, env).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(c.server.admin_token, "s3cret");
+        assert_eq!(c.webrtc.public_ips.len(), 2);
+        assert_eq!(c.stage.max_presenters, 3);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_name() {
+        let env = [(
+            "TOWNHALL_STAGE_MAX_PRESENTERS".to_owned(),
+            "many".to_owned(),
+        )];
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(err.contains("TOWNHALL_STAGE_MAX_PRESENTERS"), "{err}");
+        let mut c = Config::default();
+        c.stage.max_presenters = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("stage.max_presenters")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        assert!(toml::from_str::<Config>("[server]\nlisten_on = \"x\"\n").is_err());
+    }
+}

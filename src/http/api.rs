@@ -1,0 +1,249 @@
+//! The REST API for rooms: create, list, read, delete, and choose the program's presenter.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::SharedState;
+use super::auth;
+use super::problem::{ApiResult, Problem};
+use super::signalling::read_body;
+use crate::rooms::{Room, RoomError};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    /// Optional id (1–64 of a-z, A-Z, 0-9, '-', '_'); random when absent.
+    pub id: Option<String>,
+    /// Display name; the id when absent.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PresenterView {
+    pub name: String,
+    pub live: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomView {
+    pub id: String,
+    pub name: String,
+    pub created_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_token: Option<String>,
+    pub whip_url: String,
+    pub whep_url: String,
+    pub hls_url: String,
+    pub publish_page: String,
+    pub stage_page: String,
+    pub program: Option<String>,
+    pub presenters: Vec<PresenterView>,
+}
+
+/// The base URL for links: `server.public_url`, else the request's Host.
+pub fn base_url(state: &SharedState, headers: &HeaderMap) -> String {
+    if !state.config.server.public_url.is_empty() {
+        return state
+            .config
+            .server
+            .public_url
+            .trim_end_matches('/')
+            .to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| state.config.server.listen.to_string());
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+fn view(room: &Room, base: &str, with_tokens: bool, with_host_token: bool) -> RoomView {
+    let id = &room.record.id;
+    let stage = &room.stage;
+    RoomView {
+        id: id.clone(),
+        name: room.record.name.clone(),
+        created_at: room.record.created_at,
+        publish_token: with_tokens.then(|| room.record.publish_token.clone()),
+        host_token: with_host_token.then(|| room.record.host_token.clone()),
+        whip_url: format!("{base}/whip/{id}"),
+        whep_url: format!("{base}/whep/{id}"),
+        hls_url: format!("{base}/hls/{id}/index.m3u8"),
+        publish_page: format!("{base}/publish/{id}"),
+        stage_page: format!("{base}/stage/{id}"),
+        program: stage.program(),
+        presenters: stage
+            .live_feeds()
+            .into_iter()
+            .map(|f| PresenterView {
+                name: f.presenter.clone(),
+                live: true,
+            })
+            .collect(),
+    }
+}
+
+fn room_or_404(state: &SharedState, id: &str) -> ApiResult<std::sync::Arc<Room>> {
+    state
+        .rooms
+        .get(id)
+        .ok_or_else(|| Problem::not_found("unknown_room", format!("no room {id:?}")))
+}
+
+fn is_admin(state: &SharedState, headers: &HeaderMap) -> bool {
+    auth::bearer(headers).is_some_and(|t| auth::constant_time_eq(t, &state.admin_token))
+}
+
+/// `POST /api/rooms` (admin): 201 with the room, its tokens and URLs.
+pub async fn create_room(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    auth::require(&headers, &[&state.admin_token], "admin token")?;
+    let bytes = read_body(&state, body).await?;
+    let request: CreateRoom = if bytes.iter().all(u8::is_ascii_whitespace) {
+        CreateRoom::default()
+    } else {
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the room as Content-Type: application/json (or an empty body)",
+            ));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Problem::bad_request("malformed_json", format!("invalid room JSON: {e}"))
+        })?
+    };
+    let room = state
+        .rooms
+        .create(request.id, request.name)
+        .map_err(|e| match e {
+            RoomError::Taken(_) => Problem::new(StatusCode::CONFLICT, "room_exists", e.to_string()),
+            RoomError::InvalidId(_) => Problem::bad_request("invalid_room_id", e.to_string()),
+            RoomError::Io(_) => {
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
+            }
+        })?;
+    tracing::info!(room = %room.record.id, "room created");
+    let base = base_url(&state, &headers);
+    let location = format!("/api/rooms/{}", room.record.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view(&room, &base, true, true)),
+    )
+        .into_response())
+}
+
+/// `GET /api/rooms` (admin).
+pub async fn list_rooms(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<RoomView>>> {
+    auth::require(&headers, &[&state.admin_token], "admin token")?;
+    let base = base_url(&state, &headers);
+    Ok(Json(
+        state
+            .rooms
+            .list()
+            .iter()
+            .map(|r| view(r, &base, true, true))
+            .collect(),
+    ))
+}
+
+/// `GET /api/rooms/{room}` (admin or the room's host token).
+pub async fn get_room(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<RoomView>> {
+    let room = room_or_404(&state, &id)?;
+    auth::require(
+        &headers,
+        &[&state.admin_token, &room.record.host_token],
+        "admin or host token",
+    )?;
+    let admin = is_admin(&state, &headers);
+    Ok(Json(view(&room, &base_url(&state, &headers), true, admin)))
+}
+
+/// `DELETE /api/rooms/{room}` (admin): ends every session of the room.
+pub async fn delete_room(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    auth::require(&headers, &[&state.admin_token], "admin token")?;
+    match state.rooms.delete(&id) {
+        Ok(Some(_)) => {
+            state.ingest.close_room(&id);
+            tracing::info!(room = %id, "room deleted");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Ok(None) => Err(Problem::not_found(
+            "unknown_room",
+            format!("no room {id:?}"),
+        )),
+        Err(e) => Err(Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage",
+            e.to_string(),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetProgram {
+    pub publisher: String,
+}
+
+/// `POST /api/rooms/{room}/program` (host or admin): `{"publisher": name}` goes on the program.
+pub async fn set_program(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<RoomView>> {
+    let room = room_or_404(&state, &id)?;
+    auth::require(
+        &headers,
+        &[&state.admin_token, &room.record.host_token],
+        "admin or host token",
+    )?;
+    let bytes = read_body(&state, body).await?;
+    let request: SetProgram = serde_json::from_slice(&bytes).map_err(|e| {
+        Problem::bad_request(
+            "malformed_json",
+            format!("expected {{\"publisher\": \"<name>\"}}: {e}"),
+        )
+    })?;
+    room.stage.set_program(&request.publisher)?;
+    tracing::info!(room = %id, publisher = %request.publisher, "program switched");
+    Ok(Json(view(
+        &room,
+        &base_url(&state, &headers),
+        true,
+        is_admin(&state, &headers),
+    )))
+}

@@ -1,0 +1,121 @@
+//! The HTTP surface: `router(state)` builds every route; handlers live one file per area.
+//! Listed in docs/API.md.
+
+mod api;
+mod auth;
+mod ops;
+mod pages;
+pub mod problem;
+mod signalling;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use townhall_ingest::Ingest;
+
+use crate::config::Config;
+use crate::rooms::Rooms;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub config: Config,
+    pub admin_token: String,
+    pub rooms: Rooms,
+    pub ingest: Arc<Ingest>,
+    pub http: HttpMetrics,
+}
+
+/// Counters of the HTTP side.
+#[derive(Debug, Default)]
+pub struct HttpMetrics {
+    pub requests_total: AtomicU64,
+    pub responses_4xx_total: AtomicU64,
+    pub responses_5xx_total: AtomicU64,
+}
+
+pub type SharedState = Arc<AppState>;
+
+/// Every route of the server.
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/", get(pages::landing))
+        .route("/publish/{room}", get(pages::publish))
+        .route("/stage/{room}", get(pages::stage))
+        .route("/assets/{file}", get(pages::asset))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/rooms", post(api::create_room).get(api::list_rooms))
+        .route(
+            "/api/rooms/{room}",
+            get(api::get_room).delete(api::delete_room),
+        )
+        .route("/api/rooms/{room}/program", post(api::set_program))
+        .route(
+            "/whip/{room}",
+            post(signalling::whip_post).options(signalling::options_endpoint),
+        )
+        .route(
+            "/whip/{room}/sessions/{session}",
+            axum::routing::patch(signalling::session_patch)
+                .delete(signalling::session_delete)
+                .options(signalling::options_session),
+        )
+        .route(
+            "/whep/{room}",
+            post(signalling::whep_post_program).options(signalling::options_endpoint),
+        )
+        .route(
+            "/whep/{room}/{presenter}",
+            post(signalling::whep_post_presenter).options(signalling::options_endpoint),
+        )
+        .route(
+            "/whep/{room}/sessions/{session}",
+            axum::routing::patch(signalling::session_patch)
+                .delete(signalling::session_delete)
+                .options(signalling::options_session),
+        )
+        .fallback(ops::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            common_headers,
+        ))
+        .with_state(state)
+}
+
+/// CORS on every response (RFC 9725 §4.8: browsers publish from other origins) and counters.
+async fn common_headers(
+    State(state): State<SharedState>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    state.http.requests_total.fetch_add(1, Ordering::Relaxed);
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() {
+        state
+            .http
+            .responses_4xx_total
+            .fetch_add(1, Ordering::Relaxed);
+    } else if status.is_server_error() {
+        state
+            .http
+            .responses_5xx_total
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    let headers = response.headers_mut();
+    if let Ok(origin) = HeaderValue::from_str(&state.config.server.cors_allow_origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location, ETag, Link, Accept-Post, Accept-Patch"),
+    );
+    response
+}

@@ -1,0 +1,77 @@
+//! Operations endpoints: `/healthz` (JSON) and `/metrics` (Prometheus text), and the 404.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::SharedState;
+use super::problem::Problem;
+
+/// `GET /healthz`: 200 with what is running.
+pub async fn healthz(State(state): State<SharedState>) -> Json<serde_json::Value> {
+    let m = &state.ingest.metrics;
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "udp": state.ingest.udp_addr().to_string(),
+        "rooms": state.rooms.len(),
+        "sessions": m.sessions_active.load(Ordering::Relaxed),
+        "publishers": m.publishers_active.load(Ordering::Relaxed),
+        "subscribers": m.subscribers_active.load(Ordering::Relaxed),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics(State(state): State<SharedState>) -> Response {
+    let mut out = String::new();
+    state.ingest.metrics.render(&mut out);
+    let http = &state.http;
+    for (name, help, value) in [
+        (
+            "http_requests_total",
+            "HTTP requests received.",
+            http.requests_total.load(Ordering::Relaxed),
+        ),
+        (
+            "http_responses_4xx_total",
+            "HTTP responses with a 4xx status.",
+            http.responses_4xx_total.load(Ordering::Relaxed),
+        ),
+        (
+            "http_responses_5xx_total",
+            "HTTP responses with a 5xx status.",
+            http.responses_5xx_total.load(Ordering::Relaxed),
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP townhall_{name} {help}\n# TYPE townhall_{name} counter\ntownhall_{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP townhall_rooms Rooms that exist.\n# TYPE townhall_rooms gauge\ntownhall_rooms {}",
+        state.rooms.len()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP townhall_udp_routed_sessions Sessions the UDP mux routes to.\n# TYPE townhall_udp_routed_sessions gauge\ntownhall_udp_routed_sessions {}",
+        state.ingest.routed_sessions()
+    );
+    let mut response = out.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// Any other path.
+pub async fn not_found(OriginalUri(uri): OriginalUri) -> Problem {
+    Problem::not_found("not_found", format!("no such resource: {}", uri.path()))
+}

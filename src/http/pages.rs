@@ -1,0 +1,65 @@
+//! The web pages (plain HTML and ES modules from `web/`, embedded in the binary, no build
+//! step): `/` landing, `/publish/{room}` WHIP publisher, `/stage/{room}` WHEP player.
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::problem::Problem;
+use crate::rooms::is_valid_name;
+
+const LANDING: &str = include_str!("../../web/index.html");
+const PUBLISH: &str = include_str!("../../web/publish.html");
+const STAGE: &str = include_str!("../../web/stage.html");
+
+/// Embedded assets: (name, content type, body).
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "whip.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/whip.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/style.css"),
+    ),
+];
+
+pub async fn landing() -> Html<&'static str> {
+    Html(LANDING)
+}
+
+fn room_page(room: &str, template: &'static str) -> Result<Html<String>, Problem> {
+    if !is_valid_name(room) {
+        return Err(Problem::bad_request(
+            "invalid_room_id",
+            format!("invalid room id {room:?}"),
+        ));
+    }
+    Ok(Html(template.replace("{{ROOM}}", room)))
+}
+
+pub async fn publish(Path(room): Path<String>) -> Result<Html<String>, Problem> {
+    room_page(&room, PUBLISH)
+}
+
+pub async fn stage(Path(room): Path<String>) -> Result<Html<String>, Problem> {
+    room_page(&room, STAGE)
+}
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, body)) => {
+            let mut response = (*body).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+        None => Problem::not_found("not_found", format!("no asset {file:?}")).into_response(),
+    }
+}

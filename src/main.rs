@@ -1,0 +1,164 @@
+//! The `townhall` binary: command line, start-up (config, data dir, admin token), wiring of
+//! the ingest side and the HTTP server. `anyhow` lives here and nowhere else.
+
+mod config;
+mod http;
+mod rooms;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use townhall_ingest::{IceTimeouts, Ingest, IngestConfig, StageLimits};
+
+use crate::config::Config;
+
+/// townhall: a webinar broadcast server. Presenters publish over WHIP to a low-latency stage,
+/// watched over WHEP; the program goes out over LL-HLS.
+#[derive(Parser)]
+#[command(name = "townhall", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    ///
+    /// Every config key can be set in the file, or by an environment variable
+    /// TOWNHALL_<SECTION>_<KEY> (e.g. TOWNHALL_WEBRTC_UDP_LISTEN=0.0.0.0:8189); the flags below
+    /// override both. TOWNHALL_ADMIN_TOKEN sets the admin token. See config/townhall.toml.
+    Serve(ServeArgs),
+    /// Print the effective configuration (defaults, file, environment, flags) as TOML.
+    Config(ServeArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct ServeArgs {
+    /// Config file (TOML); every key is optional.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// HTTP listen address [config: server.listen, default 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Data directory [config: server.data_dir, default ./data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// UDP address of the WebRTC media port [config: webrtc.udp_listen, default 0.0.0.0:8189].
+    #[arg(long, value_name = "ADDR")]
+    udp_listen: Option<SocketAddr>,
+}
+
+impl ServeArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref(), std::env::vars())?;
+        if let Some(listen) = self.listen {
+            config.server.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.server.data_dir = dir.clone();
+        }
+        if let Some(udp) = self.udp_listen {
+            config.webrtc.udp_listen = udp;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config(args) => {
+            print!("{}", toml::to_string_pretty(&args.config()?)?);
+            Ok(())
+        }
+        Command::Serve(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("TOWNHALL_LOG")
+                        .unwrap_or_else(|_| "info,rtc=warn,rtc_ice=warn,rtc_dtls=warn".into()),
+                )
+                .init();
+            let config = args.config()?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(config))
+        }
+    }
+}
+
+/// The admin token: configured, else the one stored in the data dir, else a new one.
+fn admin_token(config: &Config) -> anyhow::Result<String> {
+    if !config.server.admin_token.is_empty() {
+        return Ok(config.server.admin_token.clone());
+    }
+    let path = config.server.data_dir.join("admin_token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
+        _ => {
+            let token = rooms::random_token(32);
+            rooms::write_atomically(&path, token.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tracing::warn!(path = %path.display(), "no admin token configured: generated one, stored in the data dir");
+            Ok(token)
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let data_dir = &config.server.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let probe = data_dir.join(".write-test");
+    std::fs::write(&probe, b"ok")
+        .with_context(|| format!("the data directory {} is not writable", data_dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+
+    let admin_token = admin_token(&config)?;
+    let limits = StageLimits {
+        max_presenters: config.stage.max_presenters,
+        subscriber_queue_packets: config.stage.subscriber_queue_packets,
+        frame_bus_capacity: config.stage.frame_bus_capacity,
+    };
+    let rooms = rooms::Rooms::open(data_dir, limits)?;
+    let w = &config.webrtc;
+    let ingest = Ingest::start(IngestConfig {
+        udp_listen: w.udp_listen,
+        public_ips: w.public_ips.clone(),
+        ice: IceTimeouts {
+            disconnected: Duration::from_millis(w.ice_disconnected_timeout_ms),
+            failed: Duration::from_millis(w.ice_failed_timeout_ms),
+            keepalive: Duration::from_millis(w.ice_keepalive_interval_ms),
+        },
+        keyframe_min_interval: Duration::from_millis(w.keyframe_min_interval_ms),
+        session_queue_datagrams: w.session_queue_datagrams,
+    })
+    .await
+    .with_context(|| format!("cannot open the WebRTC UDP port {}", w.udp_listen))?;
+
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let http_addr = listener.local_addr()?;
+    let state = Arc::new(http::AppState {
+        config,
+        admin_token,
+        rooms,
+        ingest: ingest.clone(),
+        http: http::HttpMetrics::default(),
+    });
+    // Tests and scripts wait for this line.
+    tracing::info!(http = %http_addr, udp = %ingest.udp_addr(), "townhall listening");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
