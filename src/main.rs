@@ -79,6 +79,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             tracing_subscriber::fmt()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_env("TOWNHALL_LOG")
                         .unwrap_or_else(|_| "info,rtc=warn,rtc_ice=warn,rtc_dtls=warn".into()),

@@ -32,7 +32,7 @@ async function negotiate(pc, url, token) {
   if (response.status !== 201) throw new Error(await problemText(response));
   const answer = await response.text();
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-  return new URL(response.headers.get('Location'), url).toString();
+  return new URL(response.headers.get('Location'), new URL(url, location.href)).toString();
 }
 
 // Prefers H.264 where the browser lets us choose (the program needs it).

@@ -284,6 +284,8 @@ impl Ingest {
             router: self.router.clone(),
             metrics: self.metrics.clone(),
             keyframe_min_interval: self.config.keyframe_min_interval,
+            loopback_only: self.candidates.iter().all(|c| c.ip().is_loopback()),
+            connect_timeout: self.config.ice.disconnected + self.config.ice.failed,
             datagram_tx,
             on_end: Box::new(move || {
                 sessions

@@ -224,7 +224,9 @@ pub fn answer_offer(
         }
     }
 
-    let description = RTCSessionDescription::offer(offer.to_owned())
+    let loopback_only = candidates.iter().all(|c| c.ip().is_loopback());
+    let offer = if loopback_only { sdp::retain_loopback_candidates(offer) } else { offer.to_owned() };
+    let description = RTCSessionDescription::offer(offer)
         .map_err(|e| Error::MalformedSdp(e.to_string()))?;
     pc.set_remote_description(now, description)
         .map_err(|e| Error::MalformedSdp(e.to_string()))?;

@@ -261,6 +261,23 @@ pub fn parse_fragment(body: &str) -> Result<SdpFragment> {
     Ok(fragment)
 }
 
+/// Whether a candidate (`candidate:...` or `a=candidate:...`) names a loopback address.
+pub fn candidate_is_loopback(candidate: &str) -> bool {
+    candidate
+        .split_whitespace()
+        .nth(4)
+        .and_then(|addr| addr.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback())
+}
+
+/// Drops the candidates a loopback-only server cannot reach (every non-loopback address):
+/// checks towards them could only fail, and would leave the machine.
+pub fn retain_loopback_candidates(sdp: &str) -> String {
+    sdp.split_inclusive('\n')
+        .filter(|line| !line.starts_with("a=candidate:") || candidate_is_loopback(line))
+        .collect()
+}
+
 /// The `a=ice-ufrag` of a description.
 pub fn ice_ufrag(sdp: &str) -> Option<&str> {
     sdp.lines()
@@ -341,6 +358,17 @@ mod tests {
             summarize_offer(&no_fp).unwrap().check(Purpose::Publish),
             Err(Error::MalformedSdp(_))
         ));
+    }
+
+    #[test]
+    fn loopback_candidates_are_kept_and_others_dropped() {
+        let sdp = "v=0\r\na=candidate:1 1 udp 2122194687 127.0.0.1 34204 typ host\r\n\
+                   a=candidate:2 1 udp 2122063615 192.0.2.2 55913 typ host\r\n\
+                   a=candidate:3 1 udp 2122063615 ::1 55913 typ host\r\n\
+                   a=candidate:4 1 udp 2122063615 abc.local 55913 typ host\r\na=mid:0\r\n";
+        let kept = retain_loopback_candidates(sdp);
+        assert_eq!(kept.matches("a=candidate").count(), 2, "{kept}");
+        assert!(kept.contains("127.0.0.1") && kept.contains("::1") && kept.ends_with("a=mid:0\r\n"));
     }
 
     #[test]

@@ -75,6 +75,10 @@ pub struct DriverContext {
     pub router: Arc<Router>,
     pub metrics: Arc<Metrics>,
     pub keyframe_min_interval: Duration,
+    /// Our candidates are all loopback: ignore the peer's other candidates.
+    pub loopback_only: bool,
+    /// A session that is not connected this long after it was created ends.
+    pub connect_timeout: Duration,
     /// This session's own input queue, to route a new ufrag to it after an ICE restart.
     pub datagram_tx: mpsc::Sender<Datagram>,
     /// Called once when the session has ended and its resources are released.
@@ -231,6 +235,7 @@ fn unix_ms_now() -> i64 {
 impl Driver {
     async fn run(&mut self) {
         let far = Duration::from_secs(3600);
+        let connect_deadline = Instant::now() + self.ctx.connect_timeout;
         while !self.ended {
             self.pump().await;
             if self.ended {
@@ -240,6 +245,15 @@ impl Driver {
             let mut deadline = self.pc.poll_timeout().unwrap_or(now + far);
             if let Some(due) = self.keyframe_request_due {
                 deadline = deadline.min(due);
+            }
+            if !self.connected {
+                if now >= connect_deadline {
+                    tracing::info!(session = %self.ctx.id, room = %self.ctx.stage.room, "never connected: session ends");
+                    Metrics::inc(&self.ctx.metrics.sessions_failed_total);
+                    self.close().await;
+                    break;
+                }
+                deadline = deadline.min(connect_deadline);
             }
             let sleep = tokio::time::sleep_until(deadline.into());
             tokio::select! {
@@ -688,6 +702,9 @@ impl Driver {
             reply = Some(self.restart_ice(&fragment)?);
         }
         for (mid, candidate) in fragment.candidates {
+            if self.ctx.loopback_only && !sdp::candidate_is_loopback(&candidate) {
+                continue;
+            }
             self.pc
                 .add_remote_candidate(RTCIceCandidateInit {
                     candidate,

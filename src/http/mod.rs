@@ -49,6 +49,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/publish/{room}", get(pages::publish))
         .route("/stage/{room}", get(pages::stage))
         .route("/assets/{file}", get(pages::asset))
+        .route("/favicon.ico", get(pages::favicon))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/rooms", post(api::create_room).get(api::list_rooms))

@@ -63,3 +63,8 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         None => Problem::not_found("not_found", format!("no asset {file:?}")).into_response(),
     }
 }
+
+/// No icon: an empty answer instead of a 404 in every browser console.
+pub async fn favicon() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// Drives Debian's Chromium (playwright-core, fake camera and microphone) against townhall's
+// own pages: an independent WebRTC stack publishing over WHIP and playing over WHEP.
+//
+//   node browser.mjs publish <publish page URL with #token=...> --seconds N
+//       Starts the camera+mic publisher, keeps it live for N seconds, then stops (DELETE).
+//       Prints {"connection": "...", "frames_sent": n}.
+//   node browser.mjs play <stage page URL> --min-frames K --seconds N
+//       Plays over WHEP and counts decoded frames (requestVideoFrameCallback) until K frames
+//       or N seconds. Prints {"decoded_frames": n, "connection": "...", "width": w, "height": h}.
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [command, url, ...rest] = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = rest.indexOf(`--${name}`);
+  return i >= 0 ? Number(rest[i + 1]) : fallback;
+};
+const seconds = option('seconds', 10);
+const minFrames = option('min-frames', Number.MAX_SAFE_INTEGER);
+
+const profile = mkdtempSync(join(tmpdir(), 'townhall-chromium-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+    '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
+    '--disable-features=WebRtcHideLocalIpsWithMdns',
+  ],
+});
+const deadline = Date.now() + seconds * 1000;
+let result = {};
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') process.stderr.write(`page: ${m.text()}\n`); });
+  await page.goto(url);
+  if (command === 'publish') {
+    await page.evaluate(() => window.townhallStart());
+    await page.waitForFunction(() => window.townhallSession?.pc.connectionState === 'connected', null, { timeout: 30000 });
+    while (Date.now() < deadline) await page.waitForTimeout(200);
+    result = await page.evaluate(async () => {
+      const stats = await window.townhallSession.pc.getStats();
+      let framesSent = 0;
+      stats.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') framesSent = s.framesSent; });
+      const connection = window.townhallSession.pc.connectionState;
+      await window.townhallSession.stop();
+      return { connection, frames_sent: framesSent };
+    });
+  } else if (command === 'play') {
+    await page.waitForFunction(() => window.townhallSession?.pc.connectionState === 'connected', null, { timeout: 30000 });
+    while (Date.now() < deadline) {
+      const frames = await page.evaluate(() => window.townhallFrames);
+      if (frames >= minFrames) break;
+      await page.waitForTimeout(100);
+    }
+    result = await page.evaluate(async () => {
+      const video = document.getElementById('video');
+      const out = {
+        decoded_frames: window.townhallFrames,
+        connection: window.townhallSession.pc.connectionState,
+        width: video.videoWidth,
+        height: video.videoHeight,
+      };
+      await window.townhallSession.stop();
+      return out;
+    });
+  } else {
+    throw new Error(`unknown command ${command}: use publish or play`);
+  }
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(JSON.stringify(result));
