@@ -106,7 +106,7 @@ fn admin_token(config: &Config) -> anyhow::Result<String> {
             let token = rooms::random_token(32);
             rooms::write_atomically(&path, token.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
-            tracing::warn!(path = %path.display(), "no admin token configured: generated one, stored in the data dir");
+            tracing::warn!(path = %path.display(), %token, "no admin token configured: generated one and stored it");
             Ok(token)
         }
     }

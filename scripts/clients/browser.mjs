@@ -5,6 +5,8 @@
 //   node browser.mjs publish <publish page URL with #token=...> --seconds N
 //       Starts the camera+mic publisher, keeps it live for N seconds, then stops (DELETE).
 //       Prints {"connection": "...", "frames_sent": n}.
+//       With --restart-after S: S seconds in, performs an ICE restart over PATCH and reports
+//       {"restart": {"remote_ufrag_before", "remote_ufrag_after", "connection"}} too.
 //   node browser.mjs play <stage page URL> --min-frames K --seconds N
 //       Plays over WHEP and counts decoded frames (requestVideoFrameCallback) until K frames
 //       or N seconds. Prints {"decoded_frames": n, "connection": "...", "width": w, "height": h}.
@@ -19,6 +21,7 @@ const option = (name, fallback) => {
   return i >= 0 ? Number(rest[i + 1]) : fallback;
 };
 const seconds = option('seconds', 10);
+const restartAfter = option('restart-after', 0);
 const minFrames = option('min-frames', Number.MAX_SAFE_INTEGER);
 
 const profile = mkdtempSync(join(tmpdir(), 'townhall-chromium-'));
@@ -42,6 +45,20 @@ try {
   if (command === 'publish') {
     await page.evaluate(() => window.townhallStart());
     await page.waitForFunction(() => window.townhallSession?.pc.connectionState === 'connected', null, { timeout: 30000 });
+    let restart = null;
+    if (restartAfter > 0) {
+      await page.waitForTimeout(restartAfter * 1000);
+      restart = await page.evaluate(async () => {
+        const ufrag = () => window.townhallSession.pc.currentRemoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1];
+        const before = ufrag();
+        await window.townhallSession.restartIce();
+        const deadline = Date.now() + 20000;
+        while (window.townhallSession.pc.iceConnectionState !== 'connected' && window.townhallSession.pc.iceConnectionState !== 'completed' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return { remote_ufrag_before: before, remote_ufrag_after: ufrag(), connection: window.townhallSession.pc.connectionState };
+      });
+    }
     while (Date.now() < deadline) await page.waitForTimeout(200);
     result = await page.evaluate(async () => {
       const stats = await window.townhallSession.pc.getStats();
@@ -51,6 +68,7 @@ try {
       await window.townhallSession.stop();
       return { connection, frames_sent: framesSent };
     });
+    if (restart) result.restart = restart;
   } else if (command === 'play') {
     await page.waitForFunction(() => window.townhallSession?.pc.connectionState === 'connected', null, { timeout: 30000 });
     while (Date.now() < deadline) {
