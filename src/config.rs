@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -118,16 +118,6 @@ impl Default for StageConfig {
             max_presenters: 8,
             subscriber_queue_packets: 2_048,
             frame_bus_capacity: 1_024,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            webrtc: WebRtcConfig::default(),
-            stage: StageConfig::default(),
         }
     }
 }
@@ -276,7 +266,10 @@ mod tests {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let c = Config::load(None, env).unwrap();
-        assert_eq!(c.server.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(
+            c.server.listen,
+            "0.0.0.0:9000".parse::<SocketAddr>().unwrap()
+        );
         assert_eq!(c.server.admin_token, "s3cret");
         assert_eq!(c.webrtc.public_ips.len(), 2);
         assert_eq!(c.stage.max_presenters, 3);

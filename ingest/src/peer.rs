@@ -9,7 +9,8 @@
 //! - Non-trickle answers: our candidates (one host candidate per advertised address, all on the
 //!   shared UDP port) are in the answer. The peer's may come in the offer, in PATCH, or not at
 //!   all (then its address is learned from its checks).
-//! - Our ICE ufrag is chosen here, so the UDP mux can route checks before the core sees them.
+//! - Our ICE ufrag is read from the answer, so the UDP mux can route checks before the core
+//!   sees them.
 //! - The answering DTLS role stays the core's default (RFC 8842: answer `active` to `actpass`,
 //!   the opposite of what the offer fixes).
 
@@ -148,9 +149,9 @@ pub fn answer_offer(
     let summary: OfferSummary = sdp::summarize_offer(offer)?;
     summary.check(purpose)?;
 
-    let local_ufrag = random_token(16);
+    // The core draws our ICE credentials (and new ones on an ICE restart); the mux learns the
+    // ufrag from the answer before the answer leaves.
     let setting_engine = SettingEngineBuilder::new()
-        .with_ice_credentials(local_ufrag.clone(), random_token(32))
         .with_ice_timeouts(
             Some(timeouts.disconnected),
             Some(timeouts.failed),
@@ -225,9 +226,13 @@ pub fn answer_offer(
     }
 
     let loopback_only = candidates.iter().all(|c| c.ip().is_loopback());
-    let offer = if loopback_only { sdp::retain_loopback_candidates(offer) } else { offer.to_owned() };
-    let description = RTCSessionDescription::offer(offer)
-        .map_err(|e| Error::MalformedSdp(e.to_string()))?;
+    let offer = if loopback_only {
+        sdp::retain_loopback_candidates(offer)
+    } else {
+        offer.to_owned()
+    };
+    let description =
+        RTCSessionDescription::offer(offer).map_err(|e| Error::MalformedSdp(e.to_string()))?;
     pc.set_remote_description(now, description)
         .map_err(|e| Error::MalformedSdp(e.to_string()))?;
 
@@ -252,18 +257,19 @@ pub fn answer_offer(
         .local_description()
         .ok_or_else(|| Error::WebRtc("no local description after answering".into()))?
         .sdp;
-    if purpose == Purpose::Publish && !answer.lines().any(|l| l.starts_with("a=recvonly")) {
+    let accepting = match purpose {
+        Purpose::Publish => "a=recvonly",
+        Purpose::Play => "a=sendonly",
+    };
+    if !answer.lines().any(|l| l.starts_with(accepting)) {
         return Err(Error::NoUsableCodec(format!(
             "no media section could be accepted; accepted are {}",
             sdp::ACCEPTED_CODECS
         )));
     }
-    if purpose == Purpose::Play && !answer.lines().any(|l| l.starts_with("a=sendonly")) {
-        return Err(Error::NoUsableCodec(format!(
-            "no media section could be accepted; accepted are {}",
-            sdp::ACCEPTED_CODECS
-        )));
-    }
+    let local_ufrag = sdp::ice_ufrag(&answer)
+        .map(str::to_owned)
+        .ok_or_else(|| Error::WebRtc("the answer has no a=ice-ufrag".into()))?;
     Ok(Negotiated {
         pc,
         answer,

@@ -368,7 +368,9 @@ mod tests {
                    a=candidate:4 1 udp 2122063615 abc.local 55913 typ host\r\na=mid:0\r\n";
         let kept = retain_loopback_candidates(sdp);
         assert_eq!(kept.matches("a=candidate").count(), 2, "{kept}");
-        assert!(kept.contains("127.0.0.1") && kept.contains("::1") && kept.ends_with("a=mid:0\r\n"));
+        assert!(
+            kept.contains("127.0.0.1") && kept.contains("::1") && kept.ends_with("a=mid:0\r\n")
+        );
     }
 
     #[test]

@@ -74,8 +74,7 @@ mod tests {
     fn ignores_other_packets_and_survives_garbage() {
         assert_eq!(binding_request_local_ufrag(&[0x80, 0x60, 0, 1]), None);
         let mut msg = binding_request(b"a:b");
-        msg[1] = 0x01 | 0x00;
-        msg[0] = 0x01; // Binding success response
+        msg[0] = 0x01; // 0x0101: Binding success response
         assert_eq!(binding_request_local_ufrag(&msg), None);
         let mut truncated = binding_request(b"abc:def");
         truncated.truncate(30);
