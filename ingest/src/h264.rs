@@ -487,4 +487,110 @@ mod tests {
         assert!(!starts_keyframe(&[]));
         assert!(!starts_keyframe(&[0x78, 0xff, 0xff, 0x67]));
     }
+
+    /// Reads a capture written by `whep_load`'s dump: `u16 length + RTP packet` records.
+    fn capture(bytes: &[u8]) -> Vec<(u16, u32, bool, Vec<u8>)> {
+        let mut packets = Vec::new();
+        let mut rest = bytes;
+        while rest.len() >= 2 {
+            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            let raw = &rest[2..2 + len];
+            rest = &rest[2 + len..];
+            let mut header = 12 + 4 * usize::from(raw[0] & 0x0f);
+            if raw[0] & 0x10 != 0 {
+                header +=
+                    4 + 4 * usize::from(u16::from_be_bytes([raw[header + 2], raw[header + 3]]));
+            }
+            let seq = u16::from_be_bytes([raw[2], raw[3]]);
+            let ts = u32::from_be_bytes([raw[4], raw[5], raw[6], raw[7]]);
+            packets.push((seq, ts, raw[1] & 0x80 != 0, raw[header..].to_vec()));
+        }
+        packets
+    }
+
+    fn depacketize_capture(bytes: &[u8]) -> (Vec<AccessUnit>, usize) {
+        let packets = capture(bytes);
+        let markers = packets.iter().filter(|p| p.2).count();
+        let mut d = H264Depacketizer::new();
+        let mut units = Vec::new();
+        for (seq, ts, marker, payload) in &packets {
+            d.push(pkt(*seq, *ts, *marker, payload))
+                .expect("real RTP is accepted");
+            units.extend(std::iter::from_fn(|| d.pull()));
+        }
+        assert_eq!(d.dropped_access_units, 0);
+        (units, markers)
+    }
+
+    fn assert_well_formed(units: &[AccessUnit]) {
+        for unit in units {
+            let mut rest = &unit.data[..];
+            while !rest.is_empty() {
+                let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+                assert!(
+                    len > 0 && len + 4 <= rest.len(),
+                    "AVCC length out of bounds"
+                );
+                assert!(
+                    !matches!(rest[4] & 0x1f, 7..=12),
+                    "parameter sets and AUDs are kept out"
+                );
+                rest = &rest[4 + len..];
+            }
+        }
+    }
+
+    #[test]
+    fn depacketize_chromium156_stap_a_and_fu_a() {
+        let (units, markers) = depacketize_capture(include_bytes!(
+            "../../tests/data/chromium156_h264_640x480.rtp"
+        ));
+        assert_eq!(units.len(), markers, "one access unit per marker bit");
+        let first = &units[0];
+        assert!(first.keyframe, "the SFU starts a subscriber at a keyframe");
+        let (sps, pps) = first.new_parameters.clone().expect("SPS/PPS in the STAP-A");
+        assert_eq!(sps[0] & 0x1f, 7);
+        assert_eq!(pps[0] & 0x1f, 8);
+        assert_eq!(
+            sps[1], 0x42,
+            "Chromium's OpenH264 sends constrained baseline"
+        );
+        assert!(
+            units[1..]
+                .iter()
+                .all(|u| !u.keyframe && u.new_parameters.is_none() && !u.discontinuity)
+        );
+        assert_well_formed(&units);
+    }
+
+    #[test]
+    fn depacketize_ffmpeg9_libx264_single_nal_and_fu_a() {
+        let (units, markers) = depacketize_capture(include_bytes!(
+            "../../tests/data/ffmpeg9_libx264_baseline_320x180.rtp"
+        ));
+        assert_eq!(units.len(), markers);
+        assert!(units[0].keyframe);
+        let (sps, _) = units[0]
+            .new_parameters
+            .clone()
+            .expect("SPS/PPS in the STAP-A");
+        assert_eq!(
+            &sps[1..4],
+            &[0x42, 0xc0, 0x0d],
+            "libx264 baseline, level 1.3 for 320x180"
+        );
+        // `-g 30` at 30 fps: a second keyframe a second in, with its parameter sets unchanged.
+        let keyframes: Vec<usize> = units
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.keyframe)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(keyframes, vec![0, 30]);
+        assert!(
+            units[30].new_parameters.is_none(),
+            "same SPS/PPS again is no change"
+        );
+        assert_well_formed(&units);
+    }
 }
