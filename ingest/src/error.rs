@@ -15,6 +15,9 @@ pub enum Error {
     /// A trickle/ICE-restart PATCH body that is not a valid SDP fragment (RFC 8840).
     #[error("malformed SDP fragment: {0}")]
     MalformedFragment(String),
+    /// A well-formed fragment the ICE agent cannot apply (RFC 9725 §4.3: 422).
+    #[error("the SDP fragment cannot be applied: {0}")]
+    UnusableFragment(String),
     /// The room's stage already has as many presenters as configured.
     #[error("the stage is full: {max} presenters publish already")]
     StageFull { max: usize },

@@ -713,7 +713,7 @@ impl Driver {
                     username_fragment: fragment.ice_ufrag.clone(),
                     ..Default::default()
                 })
-                .map_err(|e| Error::MalformedFragment(format!("candidate refused: {e}")))?;
+                .map_err(|e| Error::UnusableFragment(format!("candidate refused: {e}")))?;
         }
         Ok(reply)
     }

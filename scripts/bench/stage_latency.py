@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Stage glass-to-glass latency (WHIP → SFU → WHEP) in Chromium: runs stage_latency.mjs against
-the real server RUNS times (default 3) for SECONDS each (default 30) and prints the median
+the real server RUNS times (default 3) for DURATION seconds each (default 30) and prints the median
 p50/p95 over the runs.
 
 Run: .venv/bin/python scripts/bench/stage_latency.py   (after scripts/setup.sh)
@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import ROOT, Server, build, log, median  # noqa: E402
 
 RUNS = int(os.environ.get("RUNS", "3"))
-SECONDS = int(os.environ.get("SECONDS", "30"))
+SECONDS = int(os.environ.get("DURATION", "30"))
 
 
 def main():
