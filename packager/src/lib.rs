@@ -1,9 +1,14 @@
 //! townhall's packager: `Frame`s in, CMAF fMP4 and the LL-HLS playlist model out.
 //!
-//! Today this crate owns the input contract ([`input`]) that the ingest side produces: one
-//! access unit of one track, with 64-bit timestamps and its wall-clock capture time. The CMAF
-//! segmenter and playlist model (RFC 8216bis, ISO/IEC 23000-19) consume exactly these types.
+//! Everything here is sans-IO: no clock reads, no sockets, no async. [`input`] is the contract
+//! the ingest side produces (one access unit of one track, 64-bit timestamps, capture time);
+//! [`segmenter`] cuts time-ordered samples into LL-HLS parts and segments (RFC 8216bis §4.4.4.9,
+//! §4.4.4.6) written by [`fmp4`]; [`playlist`] is the media playlist model, rendered to text.
 
+pub mod fmp4;
 pub mod input;
+pub mod playlist;
+pub mod segmenter;
+pub mod sps;
 
 pub use input::{Codec, Frame, TrackInfo, TrackKind};

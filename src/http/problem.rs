@@ -80,9 +80,11 @@ impl From<IngestError> for Problem {
                 Problem::new(StatusCode::NOT_ACCEPTABLE, "no_usable_codec", detail)
             }
             IngestError::MalformedFragment(_) => Problem::bad_request("malformed_fragment", detail),
-            IngestError::UnusableFragment(_) => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unusable_fragment", detail)
-            }
+            IngestError::UnusableFragment(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unusable_fragment",
+                detail,
+            ),
             IngestError::StageFull { .. } => {
                 Problem::new(StatusCode::CONFLICT, "stage_full", detail)
             }

@@ -1,0 +1,745 @@
+//! The LL-HLS segmenter: time-ordered samples of the program's tracks in, CMAF parts and
+//! segments out (RFC 8216bis §4.4.4.9 Partial Segments, §4.4.3.1 target duration; CMAF
+//! fragments per ISO/IEC 23000-19 §7.3.2).
+//!
+//! Decided here:
+//! - Video drives the cuts. A part closes before the video frame that would make it longer
+//!   than PART-TARGET; so parts never exceed it, and at common frame rates they fill it
+//!   (30 fps: 6 frames = 200 ms). A segment closes before a keyframe once it is at least
+//!   `segment_target - part_target` long; from that length on the segmenter asks for a
+//!   keyframe ([`Event::KeyframeWanted`], again every second while none comes). Without a
+//!   keyframe the segment grows: TARGETDURATION is the longest segment seen, rounded.
+//! - A video sample's duration is the distance to the next one, so the newest frame is held
+//!   until the next arrives (one frame of delay).
+//! - Audio samples go into the part that is open when they arrive; each track's decode times
+//!   stay monotonic, and `tfdt` places them exactly.
+//! - The program starts at the first keyframe; earlier samples are dropped.
+//! - A segment is the concatenation of its parts (one `moof`+`mdat` each): the bytes a player
+//!   fetched as parts and the bytes of the segment are the same.
+
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::fmp4::{self, Sample, SampleEntry, TrackDescription, TrackRun};
+
+/// Video track id and timescale in the init segment.
+pub const VIDEO_TRACK_ID: u32 = 1;
+pub const VIDEO_TIMESCALE: u32 = 90_000;
+/// Audio track id in the init segment (its timescale is its sample rate).
+pub const AUDIO_TRACK_ID: u32 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmenterConfig {
+    /// PART-TARGET in milliseconds.
+    pub part_target_ms: u32,
+    /// Wanted segment duration in milliseconds.
+    pub segment_target_ms: u32,
+}
+
+/// One sample on the program's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedSample {
+    /// Decode time in the track's timescale (video: 90 kHz; audio: its sample rate).
+    pub dts: u64,
+    /// Duration in the track's timescale; `None` for video (taken from the next sample).
+    pub duration: Option<u32>,
+    pub keyframe: bool,
+    /// Program time of the sample (ms since the Unix epoch).
+    pub program_time_ms: i64,
+    pub data: Bytes,
+}
+
+/// The program's tracks, as the init segment describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramTracks {
+    pub video: SampleEntry,
+    /// `(entry, timescale)`.
+    pub audio: Option<(SampleEntry, u32)>,
+}
+
+impl ProgramTracks {
+    fn descriptions(&self) -> Vec<TrackDescription> {
+        let mut tracks = vec![TrackDescription {
+            track_id: VIDEO_TRACK_ID,
+            timescale: VIDEO_TIMESCALE,
+            entry: self.video.clone(),
+        }];
+        if let Some((entry, timescale)) = &self.audio {
+            tracks.push(TrackDescription {
+                track_id: AUDIO_TRACK_ID,
+                timescale: *timescale,
+                entry: entry.clone(),
+            });
+        }
+        tracks
+    }
+}
+
+/// A part that was cut.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartReady {
+    pub msn: u64,
+    pub index: u32,
+    pub duration_s: f64,
+    /// Starts with a keyframe.
+    pub independent: bool,
+    pub data: Bytes,
+}
+
+/// A segment that was closed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentReady {
+    pub msn: u64,
+    pub duration_s: f64,
+    /// Program time of its first video frame.
+    pub program_time_ms: i64,
+    /// The first segment after a change of init section (new presenter, new parameters).
+    pub discontinuity: bool,
+    /// Which init section it needs ([`Event::Init`] numbers them from 1).
+    pub init_id: u32,
+    pub parts: u32,
+    pub data: Bytes,
+}
+
+/// What the segmenter produces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A new init section: the first one, or after [`Segmenter::set_tracks`] changed them.
+    Init {
+        id: u32,
+        data: Bytes,
+    },
+    /// A segment starts: its number, program time and whether it follows a discontinuity.
+    SegmentStarted {
+        msn: u64,
+        program_time_ms: i64,
+        discontinuity: bool,
+        init_id: u32,
+    },
+    Part(PartReady),
+    SegmentClosed(SegmentReady),
+    /// Ask the presenter for a keyframe (PLI): a segment is due.
+    KeyframeWanted,
+}
+
+#[derive(Debug)]
+struct OpenSegment {
+    msn: u64,
+    start_dts: u64,
+    program_time_ms: i64,
+    discontinuity: bool,
+    init_id: u32,
+    parts: u32,
+    /// Sum of its parts' video durations.
+    ticks: u64,
+    data: BytesMut,
+    keyframe_asked_at: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct OpenPart {
+    start_dts: Option<u64>,
+    video: Vec<Sample>,
+    video_base: u64,
+    audio: Vec<Sample>,
+    audio_base: u64,
+}
+
+/// The segmenter state machine. Push samples, then drain [`poll`](Self::poll).
+#[derive(Debug)]
+pub struct Segmenter {
+    config: SegmenterConfig,
+    tracks: Option<ProgramTracks>,
+    init_id: u32,
+    next_msn: u64,
+    fragment_sequence: u32,
+    segment: Option<OpenSegment>,
+    part: OpenPart,
+    held_video: Option<TimedSample>,
+    pending_discontinuity: bool,
+    /// The first keyframe was placed: audio is kept from now on.
+    started: bool,
+    events: VecDeque<Event>,
+    longest_segment_s: f64,
+}
+
+fn ticks(ms: u32) -> u64 {
+    u64::from(ms) * u64::from(VIDEO_TIMESCALE) / 1000
+}
+
+impl Segmenter {
+    /// `first_msn`: the media sequence number of the first segment (continues a previous run).
+    pub fn new(config: SegmenterConfig, first_msn: u64) -> Self {
+        Self {
+            config,
+            tracks: None,
+            init_id: 0,
+            next_msn: first_msn,
+            fragment_sequence: 1,
+            segment: None,
+            part: OpenPart::default(),
+            held_video: None,
+            pending_discontinuity: false,
+            started: false,
+            events: VecDeque::new(),
+            longest_segment_s: 0.0,
+        }
+    }
+
+    /// The longest segment closed so far, in seconds.
+    pub fn longest_segment_s(&self) -> f64 {
+        self.longest_segment_s
+    }
+
+    /// Whether a segment is open (the program is running).
+    pub fn is_running(&self) -> bool {
+        self.segment.is_some()
+    }
+
+    /// Sets the tracks. If they change while the program runs, the open segment is closed
+    /// (the next sample must then be a keyframe) and the next one is a discontinuity.
+    pub fn set_tracks(&mut self, tracks: ProgramTracks) {
+        if self.tracks.as_ref() == Some(&tracks) {
+            return;
+        }
+        if self.tracks.is_some() {
+            self.close_for_discontinuity();
+        }
+        self.tracks = Some(tracks);
+        self.init_id += 1;
+        let data = Bytes::from(fmp4::init_segment(
+            &self.tracks.as_ref().expect("set above").descriptions(),
+        ));
+        self.events.push_back(Event::Init {
+            id: self.init_id,
+            data,
+        });
+    }
+
+    /// Marks a discontinuity without a change of tracks (e.g. a new presenter with the same
+    /// parameters): the open segment closes, the next one starts with a discontinuity.
+    pub fn discontinuity(&mut self) {
+        self.close_for_discontinuity();
+    }
+
+    /// Flushes the held frame, closes the open segment, and marks the next one.
+    fn close_for_discontinuity(&mut self) {
+        self.flush_held();
+        self.cut(true);
+        self.part = OpenPart::default();
+        if self.started {
+            self.pending_discontinuity = true;
+        }
+    }
+
+    /// Places the held frame with the previous frame's duration.
+    fn flush_held(&mut self) {
+        if let Some(held) = self.held_video.take() {
+            let duration = self
+                .part
+                .video
+                .last()
+                .map(|s| s.duration)
+                .unwrap_or(VIDEO_TIMESCALE / 30);
+            self.place_video(held, duration);
+        }
+    }
+
+    pub fn push_video(&mut self, sample: TimedSample) {
+        if self.tracks.is_none() {
+            return;
+        }
+        if self.segment.is_none() && self.held_video.is_none() && !sample.keyframe {
+            return; // the program starts at a keyframe
+        }
+        let Some(held) = self.held_video.take() else {
+            self.held_video = Some(sample);
+            return;
+        };
+        if sample.dts <= held.dts {
+            // Not after the held frame: a timestamp step back. Drop it rather than break the track.
+            self.held_video = Some(held);
+            return;
+        }
+        let duration = (sample.dts - held.dts).min(u64::from(u32::MAX)) as u32;
+        self.place_video(held, duration);
+        self.before_video(&sample);
+        self.held_video = Some(sample);
+    }
+
+    pub fn push_audio(&mut self, sample: TimedSample) {
+        if !self.started {
+            return;
+        }
+        let Some(duration) = sample.duration else {
+            return;
+        };
+        if self.part.audio.is_empty() {
+            self.part.audio_base = sample.dts;
+        } else {
+            let expected = self.part.audio_base
+                + self
+                    .part
+                    .audio
+                    .iter()
+                    .map(|s| u64::from(s.duration))
+                    .sum::<u64>();
+            if sample.dts < expected {
+                return; // overlaps what is already in the part
+            }
+        }
+        self.part.audio.push(Sample {
+            duration,
+            keyframe: true,
+            data: sample.data,
+        });
+    }
+
+    /// Ends the program: the held frame goes out (with the previous frame's duration) and the
+    /// open part and segment close.
+    pub fn finish(&mut self) {
+        self.flush_held();
+        self.cut(true);
+    }
+
+    pub fn poll(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Puts a video frame whose duration is now known into the open part (opening a segment
+    /// for the program's first keyframe).
+    fn place_video(&mut self, sample: TimedSample, duration: u32) {
+        if self.segment.is_none() {
+            if !sample.keyframe {
+                return;
+            }
+            self.open_segment(&sample);
+            self.started = true;
+        }
+        if self.part.video.is_empty() {
+            self.part.video_base = sample.dts;
+            self.part.start_dts = Some(sample.dts);
+        }
+        self.part.video.push(Sample {
+            duration,
+            keyframe: sample.keyframe,
+            data: sample.data,
+        });
+    }
+
+    /// Decides, before `next` joins, whether the open part or segment closes.
+    fn before_video(&mut self, next: &TimedSample) {
+        let Some(segment) = self.segment.as_mut() else {
+            return;
+        };
+        let segment_len = next.dts.saturating_sub(segment.start_dts);
+        let due = ticks(
+            self.config
+                .segment_target_ms
+                .saturating_sub(self.config.part_target_ms),
+        );
+        if segment_len >= due {
+            let ask = match segment.keyframe_asked_at {
+                None => true,
+                Some(at) => next.dts.saturating_sub(at) >= u64::from(VIDEO_TIMESCALE),
+            };
+            if ask {
+                segment.keyframe_asked_at = Some(next.dts);
+                self.events.push_back(Event::KeyframeWanted);
+            }
+        }
+        if next.keyframe && segment_len >= due {
+            // The keyframe opens the next segment when it is placed.
+            self.cut(true);
+            return;
+        }
+        let Some(part_start) = self.part.start_dts else {
+            return;
+        };
+        let last = self
+            .part
+            .video
+            .last()
+            .map(|s| u64::from(s.duration))
+            .unwrap_or(0);
+        let with_next = next.dts.saturating_sub(part_start) + last;
+        if with_next > ticks(self.config.part_target_ms) {
+            self.cut(false);
+        }
+    }
+
+    fn open_segment(&mut self, first: &TimedSample) {
+        let msn = self.next_msn;
+        self.next_msn += 1;
+        let discontinuity = std::mem::take(&mut self.pending_discontinuity);
+        self.segment = Some(OpenSegment {
+            msn,
+            start_dts: first.dts,
+            program_time_ms: first.program_time_ms,
+            discontinuity,
+            init_id: self.init_id,
+            parts: 0,
+            ticks: 0,
+            data: BytesMut::new(),
+            keyframe_asked_at: None,
+        });
+        self.events.push_back(Event::SegmentStarted {
+            msn,
+            program_time_ms: first.program_time_ms,
+            discontinuity,
+            init_id: self.init_id,
+        });
+    }
+
+    /// Closes the open part; with `close_segment`, the open segment too.
+    fn cut(&mut self, close_segment: bool) {
+        let Some(segment) = self.segment.as_mut() else {
+            return;
+        };
+        let part = std::mem::take(&mut self.part);
+        if !part.video.is_empty() || !part.audio.is_empty() {
+            let video_ticks: u64 = part.video.iter().map(|s| u64::from(s.duration)).sum();
+            let independent = part.video.first().is_some_and(|s| s.keyframe);
+            let mut runs = Vec::with_capacity(2);
+            if !part.video.is_empty() {
+                runs.push(TrackRun {
+                    track_id: VIDEO_TRACK_ID,
+                    base_decode_time: part.video_base,
+                    samples: part.video,
+                });
+            }
+            if !part.audio.is_empty() {
+                runs.push(TrackRun {
+                    track_id: AUDIO_TRACK_ID,
+                    base_decode_time: part.audio_base,
+                    samples: part.audio,
+                });
+            }
+            let data = Bytes::from(fmp4::media_fragment(self.fragment_sequence, &runs));
+            self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
+            segment.data.extend_from_slice(&data);
+            segment.ticks += video_ticks;
+            let index = segment.parts;
+            segment.parts += 1;
+            self.events.push_back(Event::Part(PartReady {
+                msn: segment.msn,
+                index,
+                duration_s: video_ticks as f64 / f64::from(VIDEO_TIMESCALE),
+                independent,
+                data,
+            }));
+        }
+        if !close_segment {
+            return;
+        }
+        let Some(segment) = self.segment.take() else {
+            return;
+        };
+        let duration_s = segment.ticks as f64 / f64::from(VIDEO_TIMESCALE);
+        self.longest_segment_s = self.longest_segment_s.max(duration_s);
+        self.events.push_back(Event::SegmentClosed(SegmentReady {
+            msn: segment.msn,
+            duration_s,
+            program_time_ms: segment.program_time_ms,
+            discontinuity: segment.discontinuity,
+            init_id: segment.init_id,
+            parts: segment.parts,
+            data: segment.data.freeze(),
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mp4_atom::{Decode, Mdat, Moof};
+
+    const FRAME: u64 = 3000; // 30 fps at 90 kHz
+
+    fn tracks(sps_tag: u8) -> ProgramTracks {
+        ProgramTracks {
+            video: SampleEntry::Avc {
+                sps: Bytes::from(vec![0x67, 0x42, 0xc0, sps_tag]),
+                pps: Bytes::from_static(&[0x68, 0xce]),
+                width: 640,
+                height: 360,
+            },
+            audio: Some((
+                SampleEntry::Aac {
+                    sample_rate: 48_000,
+                    channels: 2,
+                    audio_specific_config: fmp4::aac_lc_audio_specific_config(48_000, 2),
+                    bitrate: 128_000,
+                },
+                48_000,
+            )),
+        }
+    }
+
+    fn video(n: u64, keyframe: bool) -> TimedSample {
+        TimedSample {
+            dts: n * FRAME,
+            duration: None,
+            keyframe,
+            program_time_ms: 1_700_000_000_000 + (n * 1000 / 30) as i64,
+            data: Bytes::from(vec![n as u8; 100]),
+        }
+    }
+
+    fn audio(n: u64) -> TimedSample {
+        TimedSample {
+            dts: n * 1024,
+            duration: Some(1024),
+            keyframe: true,
+            program_time_ms: 0,
+            data: Bytes::from_static(b"aac"),
+        }
+    }
+
+    /// Feeds `seconds` of 30 fps video (keyframe every `gop` frames) and 48 kHz AAC, in
+    /// time order, and collects the events.
+    fn run(seconds: u64, gop: u64) -> Vec<Event> {
+        let mut s = Segmenter::new(
+            SegmenterConfig {
+                part_target_ms: 200,
+                segment_target_ms: 2000,
+            },
+            100,
+        );
+        s.set_tracks(tracks(0x1f));
+        let mut events = Vec::new();
+        let mut next_audio = 0;
+        for n in 0..seconds * 30 {
+            while next_audio * 1024 * 90_000 / 48_000 <= n * FRAME {
+                s.push_audio(audio(next_audio));
+                next_audio += 1;
+            }
+            s.push_video(video(n, n % gop == 0));
+            events.extend(std::iter::from_fn(|| s.poll()));
+        }
+        s.finish();
+        events.extend(std::iter::from_fn(|| s.poll()));
+        events
+    }
+
+    #[test]
+    fn parts_fill_the_part_target_and_segments_start_on_keyframes() {
+        let events = run(6, 60);
+        assert!(matches!(&events[0], Event::Init { id: 1, .. }));
+        assert!(matches!(
+            &events[1],
+            Event::SegmentStarted {
+                msn: 100,
+                discontinuity: false,
+                init_id: 1,
+                ..
+            }
+        ));
+        let segments: Vec<&SegmentReady> = events
+            .iter()
+            .filter_map(|e| {
+                if let Event::SegmentClosed(s) = e {
+                    Some(s)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(
+            segments.iter().map(|s| s.msn).collect::<Vec<_>>(),
+            vec![100, 101, 102]
+        );
+        for segment in &segments {
+            assert!(
+                (segment.duration_s - 2.0).abs() < 1e-9,
+                "{}",
+                segment.duration_s
+            );
+            assert_eq!(segment.parts, 10);
+        }
+        let parts: Vec<&PartReady> = events
+            .iter()
+            .filter_map(|e| {
+                if let Event::Part(p) = e {
+                    Some(p)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(parts.len(), 30);
+        for part in &parts {
+            assert!((part.duration_s - 0.2).abs() < 1e-9, "{part:?}");
+            assert_eq!(part.independent, part.index == 0);
+        }
+        // Keyframes were asked for once per segment, when it reached 1.8 s.
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, Event::KeyframeWanted))
+                .count(),
+            3
+        );
+        assert_eq!(segments[1].program_time_ms, 1_700_000_000_000 + 2000);
+    }
+
+    #[test]
+    fn a_segment_is_its_parts_and_parses_as_cmaf_fragments() {
+        let events = run(3, 60);
+        let Some(Event::SegmentClosed(segment)) =
+            events.iter().find(|e| matches!(e, Event::SegmentClosed(_)))
+        else {
+            panic!()
+        };
+        let parts: Vec<u8> = events
+            .iter()
+            .filter_map(|e| {
+                if let Event::Part(p) = e {
+                    (p.msn == segment.msn).then(|| p.data.to_vec())
+                } else {
+                    None
+                }
+            })
+            .flatten()
+            .collect();
+        assert_eq!(&segment.data[..], &parts[..]);
+        let mut input = std::io::Cursor::new(&segment.data[..]);
+        let mut video_dts = Vec::new();
+        let mut audio_samples = 0;
+        while (input.position() as usize) < segment.data.len() {
+            let moof = Moof::decode(&mut input).unwrap();
+            Mdat::decode(&mut input).unwrap();
+            for traf in &moof.traf {
+                let base = traf.tfdt.as_ref().unwrap().base_media_decode_time;
+                let entries: Vec<_> = traf.trun[0].samples.iter().collect();
+                if traf.tfhd.track_id == VIDEO_TRACK_ID {
+                    let mut t = base;
+                    for e in &entries {
+                        video_dts.push(t);
+                        t += u64::from(e.duration.unwrap());
+                    }
+                } else {
+                    audio_samples += entries.len();
+                }
+            }
+        }
+        assert_eq!(
+            video_dts,
+            (0..60).map(|n| n * FRAME).collect::<Vec<_>>(),
+            "continuous video timeline"
+        );
+        assert!(
+            (91..=95).contains(&audio_samples),
+            "2 s of AAC frames: {audio_samples}"
+        );
+    }
+
+    #[test]
+    fn without_keyframes_the_segment_grows_and_keeps_asking() {
+        let events = run(5, 1000);
+        let asks = events
+            .iter()
+            .filter(|e| matches!(e, Event::KeyframeWanted))
+            .count();
+        assert_eq!(asks, 4, "at 1.8 s, then every second");
+        let segments: Vec<&SegmentReady> = events
+            .iter()
+            .filter_map(|e| {
+                if let Event::SegmentClosed(s) = e {
+                    Some(s)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(segments.len(), 1);
+        assert!((segments[0].duration_s - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_early_keyframe_does_not_cut_a_short_segment() {
+        let mut s = Segmenter::new(
+            SegmenterConfig {
+                part_target_ms: 200,
+                segment_target_ms: 2000,
+            },
+            0,
+        );
+        s.set_tracks(tracks(0x1f));
+        for n in 0..90 {
+            s.push_video(video(n, n == 0 || n == 30 || n == 57));
+        }
+        let closed: Vec<f64> = std::iter::from_fn(|| s.poll())
+            .filter_map(|e| {
+                if let Event::SegmentClosed(seg) = e {
+                    Some(seg.duration_s)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(closed.len(), 1);
+        assert!(
+            (closed[0] - 1.9).abs() < 1e-9,
+            "cut at the keyframe of 1.9 s, not at 1.0 s: {closed:?}"
+        );
+    }
+
+    #[test]
+    fn new_parameters_make_a_discontinuity_with_a_new_init_section() {
+        let mut s = Segmenter::new(
+            SegmenterConfig {
+                part_target_ms: 200,
+                segment_target_ms: 2000,
+            },
+            7,
+        );
+        s.set_tracks(tracks(0x1f));
+        for n in 0..20 {
+            s.push_video(video(n, n == 0));
+        }
+        s.set_tracks(tracks(0x28));
+        s.push_video(video(20, false)); // dropped: the new track starts at a keyframe
+        for n in 21..40 {
+            s.push_video(video(n, n == 21));
+        }
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll()).collect();
+        let inits: Vec<u32> = events
+            .iter()
+            .filter_map(|e| {
+                if let Event::Init { id, .. } = e {
+                    Some(*id)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(inits, vec![1, 2]);
+        let closed: Vec<&SegmentReady> = events
+            .iter()
+            .filter_map(|e| {
+                if let Event::SegmentClosed(s) = e {
+                    Some(s)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(
+            (closed[0].msn, closed[0].init_id, closed[0].discontinuity),
+            (7, 1, false)
+        );
+        assert!((closed[0].duration_s - 20.0 / 30.0).abs() < 1e-9);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::SegmentStarted {
+                msn: 8,
+                discontinuity: true,
+                init_id: 2,
+                ..
+            }
+        )));
+    }
+}
