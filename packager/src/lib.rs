@@ -5,6 +5,7 @@
 //! [`segmenter`] cuts time-ordered samples into LL-HLS parts and segments (RFC 8216bis §4.4.4.9,
 //! §4.4.4.6) written by [`fmp4`]; [`playlist`] is the media playlist model, rendered to text.
 
+pub mod aac;
 pub mod fmp4;
 pub mod input;
 pub mod playlist;
