@@ -1,21 +1,42 @@
 #!/usr/bin/env bash
-# Installs everything the tests and interop scripts need, idempotently, on a fresh Debian 12 (as root).
-# - Debian: Chromium (WHIP/WHEP browser client), build tools.
+# Installs everything the build, the tests and the interop scripts need, idempotently, on a fresh
+# Debian 12 (as root).
+# - Debian: FFmpeg's development libraries, clang and pkg-config (the Opus → AAC transcoder links
+#   libavcodec through ffmpeg-next), Chromium (WHIP/WHEP/HLS browser client), ffmpeg (ffprobe).
 # - Python venv (.venv): aiortc (independent WHIP publisher), imageio-ffmpeg (ffmpeg 9 with the WHIP muxer).
 # - npm (node_modules): playwright-core to drive Debian's Chromium (never downloads a browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(chromium ffmpeg fonts-dejavu-core python3-venv pkg-config curl ca-certificates)
+BUILD_PACKAGES=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswresample-dev)
+TEST_PACKAGES=(chromium ffmpeg fonts-dejavu-core python3-venv curl ca-certificates)
+if [ "${1:-}" = "--build-only" ]; then
+  APT_PACKAGES=("${BUILD_PACKAGES[@]}")
+else
+  APT_PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm: use the machine's if present (it may come from another repository than Debian's).
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
 if ((${#missing[@]})); then
   echo "setup: installing apt packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# hls.js is embedded in the binary (the watch page), so the build needs node_modules.
+if [ ! -f node_modules/hls.js/dist/hls.min.js ] || [ ! -d node_modules/hls-parser ] || [ ! -d node_modules/playwright-core ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+if [ "${1:-}" = "--build-only" ]; then
+  exit 0
 fi
 
 PY=${PYTHON:-python3}
@@ -27,8 +48,4 @@ if ! .venv/bin/python -c "import aiortc, imageio_ffmpeg, aiohttp, numpy" 2>/dev/
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
 fi
 
-if [ ! -d node_modules/playwright-core ]; then
-  echo "setup: installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
-fi
 echo "setup: ok"

@@ -19,6 +19,36 @@ pub struct Config {
     pub server: ServerConfig,
     pub webrtc: WebRtcConfig,
     pub stage: StageConfig,
+    pub hls: HlsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HlsConfig {
+    /// PART-TARGET in milliseconds: the length of LL-HLS parts.
+    pub part_target_ms: u32,
+    /// Wanted segment length in milliseconds; the presenter is asked for a keyframe (PLI) when
+    /// a segment is due.
+    pub segment_target_ms: u32,
+    /// Complete segments kept in the live playlist (and in memory).
+    pub live_window_segments: usize,
+    /// Bit rate of the program's AAC-LC audio (transcoded from the presenter's Opus).
+    pub aac_bitrate: u32,
+    /// Milliseconds to wait for the presenter's first RTCP Sender Report (to align audio and
+    /// video) before starting the program without it.
+    pub sender_report_wait_ms: u64,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        Self {
+            part_target_ms: 200,
+            segment_target_ms: 2_000,
+            live_window_segments: 10,
+            aac_bitrate: 128_000,
+            sender_report_wait_ms: 3_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,11 +144,7 @@ impl Default for WebRtcConfig {
 
 impl Default for StageConfig {
     fn default() -> Self {
-        Self {
-            max_presenters: 8,
-            subscriber_queue_packets: 2_048,
-            frame_bus_capacity: 1_024,
-        }
+        Self { max_presenters: 8, subscriber_queue_packets: 2_048, frame_bus_capacity: 1_024 }
     }
 }
 
@@ -130,20 +156,15 @@ impl Config {
     ) -> anyhow::Result<Self> {
         let mut value = toml::Value::try_from(Config::default()).context("serializing defaults")?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config file {}", path.display()))?;
-            let from_file: Config = toml::from_str(&text)
-                .with_context(|| format!("in config file {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+            let from_file: Config =
+                toml::from_str(&text).with_context(|| format!("in config file {}", path.display()))?;
             value = toml::Value::try_from(from_file)?;
         }
-        let env: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("TOWNHALL_"))
-            .collect();
+        let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("TOWNHALL_")).collect();
         apply_env(&mut value, &env)?;
-        let config: Config = value
-            .try_into()
-            .context("applying TOWNHALL_* environment variables")?;
+        let config: Config = value.try_into().context("applying TOWNHALL_* environment variables")?;
         Ok(config)
     }
 
@@ -153,10 +174,7 @@ impl Config {
             bail!("server.max_body_bytes must be at least 1024 (an SDP offer is ~5 KB)");
         }
         if !self.server.public_url.is_empty() && !self.server.public_url.starts_with("http") {
-            bail!(
-                "server.public_url must start with http:// or https:// (got {:?})",
-                self.server.public_url
-            );
+            bail!("server.public_url must start with http:// or https:// (got {:?})", self.server.public_url);
         }
         if self.stage.max_presenters == 0 {
             bail!("stage.max_presenters must be at least 1");
@@ -164,15 +182,24 @@ impl Config {
         if self.stage.subscriber_queue_packets < 64 {
             bail!("stage.subscriber_queue_packets must be at least 64");
         }
+        if !(100..=2_000).contains(&self.hls.part_target_ms) {
+            bail!("hls.part_target_ms must be between 100 and 2000");
+        }
+        if self.hls.segment_target_ms < 2 * self.hls.part_target_ms || self.hls.segment_target_ms > 10_000 {
+            bail!("hls.segment_target_ms must be at least twice hls.part_target_ms and at most 10000");
+        }
+        if self.hls.live_window_segments < 3 {
+            bail!("hls.live_window_segments must be at least 3");
+        }
+        if !(32_000..=320_000).contains(&self.hls.aac_bitrate) {
+            bail!("hls.aac_bitrate must be between 32000 and 320000");
+        }
         if self.webrtc.ice_failed_timeout_ms == 0 || self.webrtc.ice_disconnected_timeout_ms == 0 {
             bail!("webrtc.ice_*_timeout_ms must be positive");
         }
         for server in &self.webrtc.ice_servers {
             for url in &server.urls {
-                if !(url.starts_with("stun:")
-                    || url.starts_with("turn:")
-                    || url.starts_with("turns:"))
-                {
+                if !(url.starts_with("stun:") || url.starts_with("turn:") || url.starts_with("turns:")) {
                     bail!("webrtc.ice_servers: {url:?} is not a stun:, turn: or turns: URL");
                 }
             }
@@ -186,11 +213,7 @@ impl Config {
 fn apply_env(value: &mut toml::Value, env: &[(String, String)]) -> anyhow::Result<()> {
     let table = value.as_table_mut().context("config is a table")?;
     for (name, raw) in env {
-        let name = if name == "TOWNHALL_ADMIN_TOKEN" {
-            "TOWNHALL_SERVER_ADMIN_TOKEN"
-        } else {
-            name.as_str()
-        };
+        let name = if name == "TOWNHALL_ADMIN_TOKEN" { "TOWNHALL_SERVER_ADMIN_TOKEN" } else { name.as_str() };
         let mut matched = false;
         for (section, section_value) in table.iter_mut() {
             let Some(section_table) = section_value.as_table_mut() else {
@@ -202,15 +225,11 @@ fn apply_env(value: &mut toml::Value, env: &[(String, String)]) -> anyhow::Resul
                     continue;
                 }
                 matched = true;
-                *key_value = parse_env_value(key_value, raw)
-                    .with_context(|| format!("environment variable {name}"))?;
+                *key_value = parse_env_value(key_value, raw).with_context(|| format!("environment variable {name}"))?;
             }
         }
         if !matched && name != "TOWNHALL_LOG" {
-            tracing::warn!(
-                variable = name,
-                "unknown TOWNHALL_ environment variable ignored"
-            );
+            tracing::warn!(variable = name, "unknown TOWNHALL_ environment variable ignored");
         }
     }
     Ok(())
@@ -219,19 +238,15 @@ fn apply_env(value: &mut toml::Value, env: &[(String, String)]) -> anyhow::Resul
 fn parse_env_value(current: &toml::Value, raw: &str) -> anyhow::Result<toml::Value> {
     Ok(match current {
         toml::Value::String(_) => toml::Value::String(raw.to_owned()),
-        toml::Value::Integer(_) => toml::Value::Integer(
-            raw.trim()
-                .parse()
-                .with_context(|| format!("{raw:?} is not an integer"))?,
-        ),
-        toml::Value::Boolean(_) => toml::Value::Boolean(
-            raw.trim()
-                .parse()
-                .with_context(|| format!("{raw:?} is not true/false"))?,
-        ),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.trim().parse().with_context(|| format!("{raw:?} is not an integer"))?)
+        }
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(raw.trim().parse().with_context(|| format!("{raw:?} is not true/false"))?)
+        }
         toml::Value::Array(_) if raw.trim_start().starts_with('[') => {
-            let doc: toml::Table = toml::from_str(&format!("v = {raw}"))
-                .with_context(|| format!("{raw:?} is not a TOML array"))?;
+            let doc: toml::Table =
+                toml::from_str(&format!("v = {raw}")).with_context(|| format!("{raw:?} is not a TOML array"))?;
             doc["v"].clone()
         }
         toml::Value::Array(_) => toml::Value::Array(
@@ -266,10 +281,7 @@ mod tests {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let c = Config::load(None, env).unwrap();
-        assert_eq!(
-            c.server.listen,
-            "0.0.0.0:9000".parse::<SocketAddr>().unwrap()
-        );
+        assert_eq!(c.server.listen, "0.0.0.0:9000".parse::<SocketAddr>().unwrap());
         assert_eq!(c.server.admin_token, "s3cret");
         assert_eq!(c.webrtc.public_ips.len(), 2);
         assert_eq!(c.stage.max_presenters, 3);
@@ -277,20 +289,12 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_variable_name() {
-        let env = [(
-            "TOWNHALL_STAGE_MAX_PRESENTERS".to_owned(),
-            "many".to_owned(),
-        )];
+        let env = [("TOWNHALL_STAGE_MAX_PRESENTERS".to_owned(), "many".to_owned())];
         let err = format!("{:#}", Config::load(None, env).unwrap_err());
         assert!(err.contains("TOWNHALL_STAGE_MAX_PRESENTERS"), "{err}");
         let mut c = Config::default();
         c.stage.max_presenters = 0;
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("stage.max_presenters")
-        );
+        assert!(c.validate().unwrap_err().to_string().contains("stage.max_presenters"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod config;
 mod http;
+mod program;
 mod rooms;
 
 use std::net::SocketAddr;
@@ -86,10 +87,7 @@ fn main() -> anyhow::Result<()> {
                 )
                 .init();
             let config = args.config()?;
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve(config))
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
         }
     }
 }
@@ -104,8 +102,7 @@ fn admin_token(config: &Config) -> anyhow::Result<String> {
         Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
         _ => {
             let token = rooms::random_token(32);
-            rooms::write_atomically(&path, token.as_bytes())
-                .with_context(|| format!("writing {}", path.display()))?;
+            rooms::write_atomically(&path, token.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
             tracing::warn!(path = %path.display(), %token, "no admin token configured: generated one and stored it");
             Ok(token)
         }
@@ -127,7 +124,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         subscriber_queue_packets: config.stage.subscriber_queue_packets,
         frame_bus_capacity: config.stage.frame_bus_capacity,
     };
-    let rooms = rooms::Rooms::open(data_dir, limits)?;
+    let h = &config.hls;
+    let hls_limits = townhall_origin::StreamLimits {
+        part_target_s: f64::from(h.part_target_ms) / 1000.0,
+        segment_target_s: f64::from(h.segment_target_ms) / 1000.0,
+        live_window: h.live_window_segments,
+    };
+    let program_settings = program::ProgramSettings {
+        part_target_ms: h.part_target_ms,
+        segment_target_ms: h.segment_target_ms,
+        aac_bitrate: h.aac_bitrate,
+        sender_report_wait: Duration::from_millis(h.sender_report_wait_ms),
+    };
+    let rooms = rooms::Rooms::open(data_dir, limits, hls_limits)?;
     let w = &config.webrtc;
     let ingest = Ingest::start(IngestConfig {
         udp_listen: w.udp_listen,
@@ -153,7 +162,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         rooms,
         ingest: ingest.clone(),
         http: http::HttpMetrics::default(),
+        origin: Arc::default(),
+        program_settings,
+        programs: Default::default(),
     });
+    for room in state.rooms.list() {
+        state.start_program(&room);
+    }
     // Tests and scripts wait for this line.
     tracing::info!(http = %http_addr, udp = %ingest.udp_addr(), "townhall listening");
     axum::serve(listener, http::router(state))

@@ -10,6 +10,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
 use townhall_ingest::{Stage, StageLimits};
+use townhall_origin::{HlsStream, StreamLimits};
 
 /// What is stored of a room.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -24,11 +25,12 @@ pub struct RoomRecord {
     pub created_at: u64,
 }
 
-/// A live room: its record and its stage.
+/// A live room: its record, its stage and its program as the origin serves it.
 #[derive(Debug)]
 pub struct Room {
     pub record: RoomRecord,
     pub stage: Arc<Stage>,
+    pub hls: Arc<HlsStream>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,49 +46,38 @@ pub enum RoomError {
 /// The registry of rooms.
 pub struct Rooms {
     path: PathBuf,
+    hls_dir: PathBuf,
     limits: StageLimits,
+    hls_limits: StreamLimits,
     rooms: Mutex<BTreeMap<String, Arc<Room>>>,
 }
 
 pub fn random_token(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 /// Room ids, presenter names: short, URL-safe, case-sensitive names.
 pub fn is_valid_name(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl Rooms {
     /// Loads the rooms saved under `data_dir`.
-    pub fn open(data_dir: &Path, limits: StageLimits) -> anyhow::Result<Self> {
+    pub fn open(data_dir: &Path, limits: StageLimits, hls_limits: StreamLimits) -> anyhow::Result<Self> {
+        let hls_dir = data_dir.join("hls");
         let path = data_dir.join("rooms.json");
         let records: Vec<RoomRecord> = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| anyhow::anyhow!("{} is corrupt: {e}", path.display()))?,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{} is corrupt: {e}", path.display()))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
         };
         let rooms = records
             .into_iter()
-            .map(|record| {
-                let stage = Stage::new(record.id.clone(), limits);
-                (record.id.clone(), Arc::new(Room { record, stage }))
-            })
+            .map(|record| (record.id.clone(), Arc::new(new_room(record, limits, hls_limits, &hls_dir))))
             .collect();
-        Ok(Self {
-            path,
-            limits,
-            rooms: Mutex::new(rooms),
-        })
+        Ok(Self { path, hls_dir, limits, hls_limits, rooms: Mutex::new(rooms) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Room>>> {
@@ -129,10 +120,7 @@ impl Rooms {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
         };
-        let room = Arc::new(Room {
-            stage: Stage::new(id.clone(), self.limits),
-            record,
-        });
+        let room = Arc::new(new_room(record, self.limits, self.hls_limits, &self.hls_dir));
         rooms.insert(id.clone(), room.clone());
         if let Err(e) = self.save(&rooms) {
             rooms.remove(&id);
@@ -162,6 +150,12 @@ impl Rooms {
     }
 }
 
+fn new_room(record: RoomRecord, limits: StageLimits, hls_limits: StreamLimits, hls_dir: &Path) -> Room {
+    let stage = Stage::new(record.id.clone(), limits);
+    let hls = Arc::new(HlsStream::new(record.id.clone(), hls_limits, Some(hls_dir.join(&record.id))));
+    Room { record, stage, hls }
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
@@ -179,33 +173,25 @@ mod tests {
     use super::*;
 
     fn limits() -> StageLimits {
-        StageLimits {
-            max_presenters: 2,
-            subscriber_queue_packets: 64,
-            frame_bus_capacity: 64,
-        }
+        StageLimits { max_presenters: 2, subscriber_queue_packets: 64, frame_bus_capacity: 64 }
+    }
+
+    fn hls() -> StreamLimits {
+        StreamLimits { part_target_s: 0.2, segment_target_s: 2.0, live_window: 6 }
     }
 
     #[test]
     fn rooms_survive_a_reopen_and_ids_are_checked() {
         let dir = std::env::temp_dir().join(format!("townhall-rooms-{}", random_token(8)));
         std::fs::create_dir_all(&dir).unwrap();
-        let rooms = Rooms::open(&dir, limits()).unwrap();
-        let a = rooms
-            .create(Some("town-hall_1".into()), Some("Town hall".into()))
-            .unwrap();
+        let rooms = Rooms::open(&dir, limits(), hls()).unwrap();
+        let a = rooms.create(Some("town-hall_1".into()), Some("Town hall".into())).unwrap();
         let b = rooms.create(None, None).unwrap();
         assert_eq!(b.record.id.len(), 10);
-        assert!(matches!(
-            rooms.create(Some("town-hall_1".into()), None),
-            Err(RoomError::Taken(_))
-        ));
-        assert!(matches!(
-            rooms.create(Some("../x".into()), None),
-            Err(RoomError::InvalidId(_))
-        ));
+        assert!(matches!(rooms.create(Some("town-hall_1".into()), None), Err(RoomError::Taken(_))));
+        assert!(matches!(rooms.create(Some("../x".into()), None), Err(RoomError::InvalidId(_))));
         assert!(rooms.delete(&b.record.id).unwrap().is_some());
-        let reopened = Rooms::open(&dir, limits()).unwrap();
+        let reopened = Rooms::open(&dir, limits(), hls()).unwrap();
         assert_eq!(reopened.len(), 1);
         assert_eq!(reopened.get("town-hall_1").unwrap().record, a.record);
         std::fs::remove_dir_all(dir).unwrap();

@@ -5,9 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    Server, aiortc_play, aiortc_publish, chromium_play, chromium_publish, ffmpeg_publish,
-};
+use common::{Server, aiortc_play, aiortc_publish, chromium_play, chromium_publish, ffmpeg_publish};
 
 const MIN_FRAMES: u32 = 30;
 
@@ -18,20 +16,10 @@ fn decoded(result: &serde_json::Value) -> u64 {
 fn wait_live(server: &Server, room: &common::Room, presenter: &str) {
     let path = format!("/api/rooms/{}", room.id);
     let auth = format!("Bearer {}", room.host_token);
-    server.wait_for(
-        &format!("presenter {presenter} live"),
-        Duration::from_secs(60),
-        |s| {
-            let room = s
-                .request("GET", &path, &[("Authorization", &auth)], b"")
-                .json();
-            room["presenters"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|p| p["name"] == presenter)
-        },
-    );
+    server.wait_for(&format!("presenter {presenter} live"), Duration::from_secs(60), |s| {
+        let room = s.request("GET", &path, &[("Authorization", &auth)], b"").json();
+        room["presenters"].as_array().unwrap().iter().any(|p| p["name"] == presenter)
+    });
 }
 
 fn wait_all_sessions_freed(server: &Server) {
@@ -46,16 +34,10 @@ fn chromium_publishes_and_aiortc_and_chromium_play() {
     let room = server.create_room();
     let publisher = chromium_publish(&server, &room, "browser", 40);
     wait_live(&server, &room, "browser");
-    let by_aiortc = aiortc_play(
-        &server,
-        &format!("/whep/{}/browser", room.id),
-        40,
-        MIN_FRAMES,
-    )
-    .finish(Duration::from_secs(60));
+    let by_aiortc =
+        aiortc_play(&server, &format!("/whep/{}/browser", room.id), 40, MIN_FRAMES).finish(Duration::from_secs(60));
     assert!(decoded(&by_aiortc) >= MIN_FRAMES as u64, "{by_aiortc}");
-    let by_chromium =
-        chromium_play(&server, &room, None, 40, MIN_FRAMES).finish(Duration::from_secs(60));
+    let by_chromium = chromium_play(&server, &room, None, 40, MIN_FRAMES).finish(Duration::from_secs(60));
     assert!(decoded(&by_chromium) >= MIN_FRAMES as u64, "{by_chromium}");
     assert_eq!(by_chromium["width"], 640);
     let published = publisher.finish(Duration::from_secs(90));
@@ -71,8 +53,7 @@ fn ffmpeg_whip_muxer_publishes_and_chromium_plays() {
     // ffmpeg's offer has no candidates and a=setup:passive: its address is learned from its checks.
     let publisher = ffmpeg_publish(&server, &room, "encoder", 30);
     wait_live(&server, &room, "encoder");
-    let viewer = chromium_play(&server, &room, Some("encoder"), 40, MIN_FRAMES)
-        .finish(Duration::from_secs(60));
+    let viewer = chromium_play(&server, &room, Some("encoder"), 40, MIN_FRAMES).finish(Duration::from_secs(60));
     assert!(decoded(&viewer) >= MIN_FRAMES as u64, "{viewer}");
     assert_eq!(viewer["width"], 640);
     assert_eq!(viewer["height"], 360);
@@ -95,17 +76,9 @@ fn three_stacks_publish_at_once_and_each_is_decoded() {
         wait_live(&server, &room, presenter);
     }
     for presenter in ["chromium", "ffmpeg", "aiortc"] {
-        let viewer = aiortc_play(
-            &server,
-            &format!("/whep/{}/{presenter}", room.id),
-            40,
-            MIN_FRAMES,
-        )
-        .finish(Duration::from_secs(60));
-        assert!(
-            decoded(&viewer) >= MIN_FRAMES as u64,
-            "{presenter}: {viewer}"
-        );
+        let viewer = aiortc_play(&server, &format!("/whep/{}/{presenter}", room.id), 40, MIN_FRAMES)
+            .finish(Duration::from_secs(60));
+        assert!(decoded(&viewer) >= MIN_FRAMES as u64, "{presenter}: {viewer}");
     }
     assert_eq!(server.metric("publishers_active"), 3);
     assert_eq!(server.metric("video_frames_dropped_total"), 0);

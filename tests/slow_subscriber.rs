@@ -17,41 +17,22 @@ fn a_frozen_subscriber_does_not_hold_up_the_others() {
     ]);
     let room = server.create_room();
     let _publisher = aiortc_publish(&server, &room, "main", 60);
-    server.wait_for("the publisher's frames", Duration::from_secs(60), |s| {
-        s.metric("video_frames_total") >= 30
-    });
+    server.wait_for("the publisher's frames", Duration::from_secs(60), |s| s.metric("video_frames_total") >= 30);
     let frozen = aiortc_play(&server, &format!("/whep/{}", room.id), 60, 1 << 30);
     server.wait_for("the first subscriber", Duration::from_secs(60), |s| {
         s.metric("subscribers_active") == 1 && s.metric("rtp_forwarded_packets_total") > 100
     });
     let pid = frozen.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-STOP", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
 
     let frames_before = server.metric("video_frames_total");
-    let healthy = aiortc_play(&server, &format!("/whep/{}", room.id), 30, 150)
-        .finish(Duration::from_secs(60));
-    assert!(
-        healthy["decoded_frames"].as_u64().unwrap() >= 150,
-        "{healthy}"
-    );
+    let healthy = aiortc_play(&server, &format!("/whep/{}", room.id), 30, 150).finish(Duration::from_secs(60));
+    assert!(healthy["decoded_frames"].as_u64().unwrap() >= 150, "{healthy}");
     // The publisher was not slowed: ~30 fps went on while one subscriber was frozen.
     let frames = server.metric("video_frames_total") - frames_before;
-    assert!(
-        frames >= 150,
-        "only {frames} frames from the publisher meanwhile"
-    );
+    assert!(frames >= 150, "only {frames} frames from the publisher meanwhile");
     // The frozen subscriber's session ends by ICE timeout (it answers no consent checks).
-    server.wait_for(
-        "the frozen session to be freed",
-        Duration::from_secs(60),
-        |s| s.metric("subscribers_active") == 0,
-    );
+    server.wait_for("the frozen session to be freed", Duration::from_secs(60), |s| s.metric("subscribers_active") == 0);
     let _ = Command::new("kill").args(["-CONT", &pid]).status();
     drop(frozen);
 }

@@ -12,10 +12,7 @@ use common::{Client, Server, root};
 fn chromium_trickles_candidates_and_restarts_ice_while_publishing() {
     let server = Server::start();
     let room = server.create_room();
-    let url = server.url(&format!(
-        "/publish/{}#token={}&presenter=trickler&trickle=1",
-        room.id, room.publish_token
-    ));
+    let url = server.url(&format!("/publish/{}#token={}&presenter=trickler&trickle=1", room.id, room.publish_token));
     let publisher = Client::spawn(
         "Chromium trickle publisher",
         std::path::Path::new("node"),
@@ -29,28 +26,18 @@ fn chromium_trickles_candidates_and_restarts_ice_while_publishing() {
             "8",
         ],
     );
-    server.wait_for(
-        "trickled candidates to connect",
-        Duration::from_secs(60),
-        |s| s.metric("sessions_connected_total") >= 1 && s.metric("video_frames_total") >= 30,
-    );
+    server.wait_for("trickled candidates to connect", Duration::from_secs(60), |s| {
+        s.metric("sessions_connected_total") >= 1 && s.metric("video_frames_total") >= 30
+    });
     let result = publisher.finish(Duration::from_secs(90));
     let restart = &result["restart"];
-    assert_ne!(
-        restart["remote_ufrag_before"], restart["remote_ufrag_after"],
-        "{result}"
-    );
+    assert_ne!(restart["remote_ufrag_before"], restart["remote_ufrag_after"], "{result}");
     assert_eq!(restart["connection"], "connected", "{result}");
     assert_eq!(result["connection"], "connected", "{result}");
     // Media went on across the restart: the server depacketized (nearly) every frame sent.
     let sent = result["frames_sent"].as_i64().unwrap();
     let received = server.metric("video_frames_total");
     assert!(sent >= 300, "{result}");
-    assert!(
-        received * 10 >= sent * 9,
-        "sent {sent}, the server got {received}"
-    );
-    server.wait_for("the session to be freed", Duration::from_secs(30), |s| {
-        s.metric("sessions_active") == 0
-    });
+    assert!(received * 10 >= sent * 9, "sent {sent}, the server got {received}");
+    server.wait_for("the session to be freed", Duration::from_secs(30), |s| s.metric("sessions_active") == 0);
 }

@@ -17,9 +17,7 @@ use rtc::interceptor::Registry;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
-};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
@@ -48,10 +46,7 @@ async fn http(method: &str, url: &str, body: &str) -> Result<(u16, String, Strin
     let status = head.split_whitespace().nth(1).ok_or("no status")?.parse()?;
     let location = head
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or_else(|| l.strip_prefix("Location: "))
-        })
+        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
         .unwrap_or_default()
         .to_owned();
     Ok((status, location, body.to_owned()))
@@ -78,8 +73,7 @@ fn media_engine() -> Result<MediaEngine, BoxError> {
                 mime_type: MIME_TYPE_H264.into(),
                 clock_rate: 90_000,
                 channels: 0,
-                sdp_fmtp_line:
-                    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
+                sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
                 rtcp_feedback: vec![],
             },
             payload_type: 102,
@@ -89,11 +83,7 @@ fn media_engine() -> Result<MediaEngine, BoxError> {
     Ok(engine)
 }
 
-async fn subscriber(
-    url: String,
-    seconds: f64,
-    mut dump: Option<(std::fs::File, usize)>,
-) -> Result<u64, BoxError> {
+async fn subscriber(url: String, seconds: f64, mut dump: Option<(std::fs::File, usize)>) -> Result<u64, BoxError> {
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
     let local_addr: SocketAddr = socket.local_addr()?;
     let mut engine = media_engine()?;
@@ -181,19 +171,14 @@ async fn subscriber(
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() != 4 && args.len() != 6 {
-        return Err(
-            "usage: whep_load <whep URL> <subscribers> <seconds> [<dump file> <packets>]".into(),
-        );
+        return Err("usage: whep_load <whep URL> <subscribers> <seconds> [<dump file> <packets>]".into());
     }
-    let (url, count, seconds): (String, usize, f64) =
-        (args[1].clone(), args[2].parse()?, args[3].parse()?);
+    let (url, count, seconds): (String, usize, f64) = (args[1].clone(), args[2].parse()?, args[3].parse()?);
     let mut dump = match args.get(4) {
         Some(path) => Some((std::fs::File::create(path)?, args[5].parse()?)),
         None => None,
     };
-    let tasks: Vec<_> = (0..count)
-        .map(|_| tokio::spawn(subscriber(url.clone(), seconds, dump.take())))
-        .collect();
+    let tasks: Vec<_> = (0..count).map(|_| tokio::spawn(subscriber(url.clone(), seconds, dump.take()))).collect();
     let mut received = Vec::new();
     for task in tasks {
         received.push(task.await?.map_err(|e| e.to_string())?);

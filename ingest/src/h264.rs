@@ -162,18 +162,12 @@ impl H264Depacketizer {
                 let mut rest = &payload[1..];
                 while !rest.is_empty() {
                     if rest.len() < 2 {
-                        return Err(DepacketizeError::Truncated {
-                            what: "STAP-A size",
-                            seq,
-                        });
+                        return Err(DepacketizeError::Truncated { what: "STAP-A size", seq });
                     }
                     let size = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
                     rest = &rest[2..];
                     if size == 0 || size > rest.len() {
-                        return Err(DepacketizeError::Truncated {
-                            what: "STAP-A unit",
-                            seq,
-                        });
+                        return Err(DepacketizeError::Truncated { what: "STAP-A unit", seq });
                     }
                     self.add_nal(&rest[..size]);
                     rest = &rest[size..];
@@ -261,12 +255,8 @@ impl H264Depacketizer {
             self.pending_discontinuity = true;
             return;
         }
-        let new_parameters = if self.parameters_changed {
-            self.parameters()
-                .inspect(|_| self.parameters_changed = false)
-        } else {
-            None
-        };
+        let new_parameters =
+            if self.parameters_changed { self.parameters().inspect(|_| self.parameters_changed = false) } else { None };
         self.ready.push_back(AccessUnit {
             rtp_timestamp,
             keyframe,
@@ -313,12 +303,7 @@ mod tests {
     const PPS: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
 
     fn pkt(seq: u16, ts: u32, marker: bool, payload: &[u8]) -> RtpRef<'_> {
-        RtpRef {
-            sequence_number: seq,
-            timestamp: ts,
-            marker,
-            payload,
-        }
+        RtpRef { sequence_number: seq, timestamp: ts, marker, payload }
     }
 
     fn stap_a(nals: &[&[u8]]) -> Vec<u8> {
@@ -342,9 +327,7 @@ mod tests {
     #[test]
     fn stap_a_parameter_sets_then_fu_a_idr_make_one_keyframe() {
         let mut d = H264Depacketizer::new();
-        let idr: Vec<u8> = std::iter::once(0x65)
-            .chain((0..250).map(|i| i as u8))
-            .collect();
+        let idr: Vec<u8> = std::iter::once(0x65).chain((0..250).map(|i| i as u8)).collect();
         d.push(pkt(10, 3000, false, &stap_a(&[SPS, PPS]))).unwrap();
         assert!(d.pull().is_none());
         // FU-A: indicator keeps F/NRI (0x60) with type 28, header S/E + type 5.
@@ -358,10 +341,7 @@ mod tests {
         assert!(au.keyframe);
         assert!(!au.discontinuity);
         assert_eq!(au.rtp_timestamp, 3000);
-        assert_eq!(
-            au.new_parameters,
-            Some((Bytes::from_static(SPS), Bytes::from_static(PPS)))
-        );
+        assert_eq!(au.new_parameters, Some((Bytes::from_static(SPS), Bytes::from_static(PPS))));
         assert_eq!(&au.data[..], &avcc(&[&idr])[..]);
     }
 
@@ -422,35 +402,17 @@ mod tests {
     #[test]
     fn malformed_packets_are_errors_not_panics() {
         let mut d = H264Depacketizer::new();
-        assert_eq!(
-            d.push(pkt(1, 0, false, &[])),
-            Err(DepacketizeError::Empty(1))
-        );
-        assert!(matches!(
-            d.push(pkt(2, 0, false, &[0x78, 0x00])),
-            Err(DepacketizeError::Truncated { .. })
-        ));
-        assert!(matches!(
-            d.push(pkt(3, 0, false, &[0x78, 0x00, 0x09, 0x67])),
-            Err(DepacketizeError::Truncated { .. })
-        ));
-        assert!(matches!(
-            d.push(pkt(4, 0, false, &[0x7c])),
-            Err(DepacketizeError::Truncated { .. })
-        ));
+        assert_eq!(d.push(pkt(1, 0, false, &[])), Err(DepacketizeError::Empty(1)));
+        assert!(matches!(d.push(pkt(2, 0, false, &[0x78, 0x00])), Err(DepacketizeError::Truncated { .. })));
+        assert!(matches!(d.push(pkt(3, 0, false, &[0x78, 0x00, 0x09, 0x67])), Err(DepacketizeError::Truncated { .. })));
+        assert!(matches!(d.push(pkt(4, 0, false, &[0x7c])), Err(DepacketizeError::Truncated { .. })));
         let mut fresh = H264Depacketizer::new();
-        assert_eq!(
-            fresh.push(pkt(5, 0, false, &[0x7c, 0x05, 1])),
-            Err(DepacketizeError::FragmentWithoutStart(5))
-        );
+        assert_eq!(fresh.push(pkt(5, 0, false, &[0x7c, 0x05, 1])), Err(DepacketizeError::FragmentWithoutStart(5)));
         assert!(matches!(
             d.push(pkt(6, 0, false, &[0x79, 0x00])),
             Err(DepacketizeError::Interleaved { nal_type: 25, .. })
         ));
-        assert!(matches!(
-            d.push(pkt(7, 0, true, &[0x1e])),
-            Err(DepacketizeError::Reserved { nal_type: 30, .. })
-        ));
+        assert!(matches!(d.push(pkt(7, 0, true, &[0x1e])), Err(DepacketizeError::Reserved { nal_type: 30, .. })));
         assert!(d.pull().is_none());
     }
 
@@ -498,8 +460,7 @@ mod tests {
             rest = &rest[2 + len..];
             let mut header = 12 + 4 * usize::from(raw[0] & 0x0f);
             if raw[0] & 0x10 != 0 {
-                header +=
-                    4 + 4 * usize::from(u16::from_be_bytes([raw[header + 2], raw[header + 3]]));
+                header += 4 + 4 * usize::from(u16::from_be_bytes([raw[header + 2], raw[header + 3]]));
             }
             let seq = u16::from_be_bytes([raw[2], raw[3]]);
             let ts = u32::from_be_bytes([raw[4], raw[5], raw[6], raw[7]]);
@@ -514,8 +475,7 @@ mod tests {
         let mut d = H264Depacketizer::new();
         let mut units = Vec::new();
         for (seq, ts, marker, payload) in &packets {
-            d.push(pkt(*seq, *ts, *marker, payload))
-                .expect("real RTP is accepted");
+            d.push(pkt(*seq, *ts, *marker, payload)).expect("real RTP is accepted");
             units.extend(std::iter::from_fn(|| d.pull()));
         }
         assert_eq!(d.dropped_access_units, 0);
@@ -527,14 +487,8 @@ mod tests {
             let mut rest = &unit.data[..];
             while !rest.is_empty() {
                 let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-                assert!(
-                    len > 0 && len + 4 <= rest.len(),
-                    "AVCC length out of bounds"
-                );
-                assert!(
-                    !matches!(rest[4] & 0x1f, 7..=12),
-                    "parameter sets and AUDs are kept out"
-                );
+                assert!(len > 0 && len + 4 <= rest.len(), "AVCC length out of bounds");
+                assert!(!matches!(rest[4] & 0x1f, 7..=12), "parameter sets and AUDs are kept out");
                 rest = &rest[4 + len..];
             }
         }
@@ -542,55 +496,30 @@ mod tests {
 
     #[test]
     fn depacketize_chromium156_stap_a_and_fu_a() {
-        let (units, markers) = depacketize_capture(include_bytes!(
-            "../../tests/data/chromium156_h264_640x480.rtp"
-        ));
+        let (units, markers) = depacketize_capture(include_bytes!("../../tests/data/chromium156_h264_640x480.rtp"));
         assert_eq!(units.len(), markers, "one access unit per marker bit");
         let first = &units[0];
         assert!(first.keyframe, "the SFU starts a subscriber at a keyframe");
         let (sps, pps) = first.new_parameters.clone().expect("SPS/PPS in the STAP-A");
         assert_eq!(sps[0] & 0x1f, 7);
         assert_eq!(pps[0] & 0x1f, 8);
-        assert_eq!(
-            sps[1], 0x42,
-            "Chromium's OpenH264 sends constrained baseline"
-        );
-        assert!(
-            units[1..]
-                .iter()
-                .all(|u| !u.keyframe && u.new_parameters.is_none() && !u.discontinuity)
-        );
+        assert_eq!(sps[1], 0x42, "Chromium's OpenH264 sends constrained baseline");
+        assert!(units[1..].iter().all(|u| !u.keyframe && u.new_parameters.is_none() && !u.discontinuity));
         assert_well_formed(&units);
     }
 
     #[test]
     fn depacketize_ffmpeg9_libx264_single_nal_and_fu_a() {
-        let (units, markers) = depacketize_capture(include_bytes!(
-            "../../tests/data/ffmpeg9_libx264_baseline_320x180.rtp"
-        ));
+        let (units, markers) =
+            depacketize_capture(include_bytes!("../../tests/data/ffmpeg9_libx264_baseline_320x180.rtp"));
         assert_eq!(units.len(), markers);
         assert!(units[0].keyframe);
-        let (sps, _) = units[0]
-            .new_parameters
-            .clone()
-            .expect("SPS/PPS in the STAP-A");
-        assert_eq!(
-            &sps[1..4],
-            &[0x42, 0xc0, 0x0d],
-            "libx264 baseline, level 1.3 for 320x180"
-        );
+        let (sps, _) = units[0].new_parameters.clone().expect("SPS/PPS in the STAP-A");
+        assert_eq!(&sps[1..4], &[0x42, 0xc0, 0x0d], "libx264 baseline, level 1.3 for 320x180");
         // `-g 30` at 30 fps: a second keyframe a second in, with its parameter sets unchanged.
-        let keyframes: Vec<usize> = units
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| u.keyframe)
-            .map(|(i, _)| i)
-            .collect();
+        let keyframes: Vec<usize> = units.iter().enumerate().filter(|(_, u)| u.keyframe).map(|(i, _)| i).collect();
         assert_eq!(keyframes, vec![0, 30]);
-        assert!(
-            units[30].new_parameters.is_none(),
-            "same SPS/PPS again is no change"
-        );
+        assert!(units[30].new_parameters.is_none(), "same SPS/PPS again is no change");
         assert_well_formed(&units);
     }
 }

@@ -82,20 +82,9 @@ impl SessionHandle {
     /// Applies a trickle/restart fragment; `Some(fragment)` with our new credentials after an
     /// ICE restart (the ETag changes then).
     /// `allow_restart` is false when the client matched with `*` (RFC 9725 §4.3.1).
-    pub async fn patch(
-        &self,
-        fragment: sdp::SdpFragment,
-        allow_restart: bool,
-    ) -> Result<Option<String>> {
+    pub async fn patch(&self, fragment: sdp::SdpFragment, allow_restart: bool) -> Result<Option<String>> {
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Patch {
-                fragment,
-                allow_restart,
-                reply,
-            })
-            .await
-            .map_err(|_| Error::SessionGone)?;
+        self.commands.send(Command::Patch { fragment, allow_restart, reply }).await.map_err(|_| Error::SessionGone)?;
         let result = answer.await.map_err(|_| Error::SessionGone)??;
         if result.is_some() {
             *self.etag.lock().unwrap_or_else(|e| e.into_inner()) = new_etag();
@@ -122,21 +111,15 @@ pub struct Ingest {
 
 fn advertised_addresses(config: &IngestConfig, bound: SocketAddr) -> Vec<SocketAddr> {
     if !config.public_ips.is_empty() {
-        return config
-            .public_ips
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, bound.port()))
-            .collect();
+        return config.public_ips.iter().map(|ip| SocketAddr::new(*ip, bound.port())).collect();
     }
     if !bound.ip().is_unspecified() {
         return vec![bound];
     }
-    let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
-        .map(|ifs| ifs.into_iter().map(|i| i.ip()).collect())
-        .unwrap_or_default();
+    let mut ips: Vec<IpAddr> =
+        if_addrs::get_if_addrs().map(|ifs| ifs.into_iter().map(|i| i.ip()).collect()).unwrap_or_default();
     ips.retain(|ip| {
-        ip.is_ipv4() == bound.is_ipv4()
-            && !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
+        ip.is_ipv4() == bound.is_ipv4() && !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
     });
     if ips.is_empty() {
         ips.push(if bound.is_ipv4() {
@@ -147,9 +130,7 @@ fn advertised_addresses(config: &IngestConfig, bound: SocketAddr) -> Vec<SocketA
     }
     // Non-loopback first: that is what remote peers can reach.
     ips.sort_by_key(|ip| ip.is_loopback());
-    ips.into_iter()
-        .map(|ip| SocketAddr::new(ip, bound.port()))
-        .collect()
+    ips.into_iter().map(|ip| SocketAddr::new(ip, bound.port())).collect()
 }
 
 impl Ingest {
@@ -161,20 +142,8 @@ impl Ingest {
         tracing::info!(udp = %local_addr, candidates = ?candidates, "media port open");
         let router = Arc::new(Router::default());
         let metrics = Arc::new(Metrics::default());
-        tokio::spawn(mux::receive_loop(
-            socket.clone(),
-            router.clone(),
-            metrics.clone(),
-        ));
-        Ok(Arc::new(Self {
-            config,
-            socket,
-            local_addr,
-            candidates,
-            router,
-            sessions: Arc::default(),
-            metrics,
-        }))
+        tokio::spawn(mux::receive_loop(socket.clone(), router.clone(), metrics.clone()));
+        Ok(Arc::new(Self { config, socket, local_addr, candidates, router, sessions: Arc::default(), metrics }))
     }
 
     /// The bound media address.
@@ -188,44 +157,26 @@ impl Ingest {
     }
 
     pub fn session(&self, id: &str) -> Option<Arc<SessionHandle>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     /// Sessions of one room.
     pub fn room_sessions(&self, room: &str) -> Vec<Arc<SessionHandle>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .filter(|s| s.room == room)
-            .cloned()
-            .collect()
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|s| s.room == room).cloned().collect()
     }
 
     /// Answers a WHIP offer: `presenter` publishes on `stage`, replacing an earlier session of
     /// the same presenter.
     pub fn publish(&self, stage: &Arc<Stage>, presenter: &str, offer: &str) -> Result<Answered> {
-        let negotiated = peer::answer_offer(
-            offer,
-            Purpose::Publish,
-            &self.candidates,
-            self.config.ice,
-            Instant::now(),
-        )?;
+        let negotiated =
+            peer::answer_offer(offer, Purpose::Publish, &self.candidates, self.config.ice, Instant::now())?;
         let id = new_session_id();
         let (feed, replaced) = stage.go_live(presenter, &id)?;
         if let Some(old) = replaced.and_then(|old| self.session(&old)) {
             tracing::info!(room = %stage.room, %presenter, old = %old.id, new = %id, "presenter reconnected: replacing session");
             old.close();
         }
-        let role = RoleSetup::Publish {
-            presenter: presenter.to_owned(),
-            feed,
-        };
+        let role = RoleSetup::Publish { presenter: presenter.to_owned(), feed };
         Ok(self.spawn(stage, id, Some(presenter.to_owned()), negotiated, role))
     }
 
@@ -236,13 +187,7 @@ impl Ingest {
         {
             return Err(Error::UnknownPresenter(p.clone()));
         }
-        let negotiated = peer::answer_offer(
-            offer,
-            Purpose::Play,
-            &self.candidates,
-            self.config.ice,
-            Instant::now(),
-        )?;
+        let negotiated = peer::answer_offer(offer, Purpose::Play, &self.candidates, self.config.ice, Instant::now())?;
         let id = new_session_id();
         Ok(self.spawn(stage, id, None, negotiated, RoleSetup::Play { source }))
     }
@@ -257,8 +202,7 @@ impl Ingest {
     ) -> Answered {
         let (datagram_tx, datagram_rx) = mpsc::channel(self.config.session_queue_datagrams.max(16));
         let (command_tx, command_rx) = mpsc::channel(16);
-        self.router
-            .add_ufrag(&negotiated.local_ufrag, &id, datagram_tx.clone());
+        self.router.add_ufrag(&negotiated.local_ufrag, &id, datagram_tx.clone());
         let handle = Arc::new(SessionHandle {
             id: id.clone(),
             room: stage.room.clone(),
@@ -266,10 +210,7 @@ impl Ingest {
             etag: Mutex::new(new_etag()),
             commands: command_tx,
         });
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), handle.clone());
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), handle.clone());
         let publisher = presenter.is_some();
         Metrics::inc(&self.metrics.sessions_total);
         session::count_session(&self.metrics, publisher, 1);
@@ -288,20 +229,14 @@ impl Ingest {
             connect_timeout: self.config.ice.disconnected + self.config.ice.failed,
             datagram_tx,
             on_end: Box::new(move || {
-                sessions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&end_id);
+                sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&end_id);
                 session::count_session(&metrics, publisher, -1);
                 tracing::info!(session = %end_id, "session ended");
             }),
         };
         let answer = negotiated.answer.clone();
         tokio::spawn(session::run(ctx, negotiated, role, datagram_rx, command_rx));
-        Answered {
-            session: handle,
-            answer,
-        }
+        Answered { session: handle, answer }
     }
 
     /// Ends every session of a room (the room was deleted).

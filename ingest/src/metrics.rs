@@ -98,10 +98,12 @@ mod tests {
         m.sessions_active.fetch_add(2, Ordering::Relaxed);
         let mut out = String::new();
         m.render(&mut out);
-        assert!(out.contains("# TYPE townhall_udp_received_bytes_total counter\ntownhall_udp_received_bytes_total 1200\n"));
         assert!(
-            out.contains("# TYPE townhall_sessions_active gauge\ntownhall_sessions_active 2\n")
+            out.contains("# TYPE townhall_udp_received_bytes_total counter\ntownhall_udp_received_bytes_total 1200\n")
         );
-        assert!(out.contains("# HELP townhall_sessions_active WebRTC sessions open now, publishers and subscribers.\n"));
+        assert!(out.contains("# TYPE townhall_sessions_active gauge\ntownhall_sessions_active 2\n"));
+        assert!(
+            out.contains("# HELP townhall_sessions_active WebRTC sessions open now, publishers and subscribers.\n")
+        );
     }
 }

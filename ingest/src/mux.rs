@@ -48,9 +48,7 @@ impl Router {
 
     /// Routes Binding requests naming `ufrag` to `session`.
     pub fn add_ufrag(&self, ufrag: &str, session: &str, tx: mpsc::Sender<Datagram>) {
-        self.routes()
-            .by_ufrag
-            .insert(ufrag.to_owned(), (session.to_owned(), tx));
+        self.routes().by_ufrag.insert(ufrag.to_owned(), (session.to_owned(), tx));
     }
 
     /// Forgets everything that routes to `session`.
@@ -109,11 +107,7 @@ pub async fn receive_loop(socket: Arc<UdpSocket>, router: Arc<Router>, metrics: 
             Metrics::inc(&metrics.udp_unroutable_packets_total);
             continue;
         };
-        let datagram = Datagram {
-            from,
-            at: Instant::now(),
-            data: BytesMut::from(data),
-        };
+        let datagram = Datagram { from, at: Instant::now(), data: BytesMut::from(data) };
         if tx.try_send(datagram).is_err() {
             Metrics::inc(&metrics.session_queue_dropped_packets_total);
         }
@@ -144,28 +138,15 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         router.add_ufrag("abcd", "s1", tx);
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        assert!(
-            router.route(peer, &[0x80, 0x60]).is_none(),
-            "unknown address, not a check"
-        );
-        assert!(
-            router.route(peer, &check("zzzz")).is_none(),
-            "unknown ufrag"
-        );
+        assert!(router.route(peer, &[0x80, 0x60]).is_none(), "unknown address, not a check");
+        assert!(router.route(peer, &check("zzzz")).is_none(), "unknown ufrag");
         router
             .route(peer, &check("abcd"))
             .unwrap()
-            .try_send(Datagram {
-                from: peer,
-                at: Instant::now(),
-                data: BytesMut::new(),
-            })
+            .try_send(Datagram { from: peer, at: Instant::now(), data: BytesMut::new() })
             .unwrap();
         assert!(rx.try_recv().is_ok());
-        assert!(
-            router.route(peer, &[0x80, 0x60]).is_some(),
-            "address learned"
-        );
+        assert!(router.route(peer, &[0x80, 0x60]).is_some(), "address learned");
         assert_eq!(router.sessions(), 1);
         router.remove_session("s1");
         assert!(router.route(peer, &[0x80, 0x60]).is_none());

@@ -25,15 +25,12 @@ use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine,
-};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use townhall_packager::TrackKind;
@@ -65,18 +62,13 @@ const OPUS_PAYLOAD_TYPE: u8 = 111;
 const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
 
 fn h264_fmtp(profile_level_id: &str, packetization_mode: u8) -> String {
-    format!(
-        "level-asymmetry-allowed=1;packetization-mode={packetization_mode};profile-level-id={profile_level_id}"
-    )
+    format!("level-asymmetry-allowed=1;packetization-mode={packetization_mode};profile-level-id={profile_level_id}")
 }
 
 fn video_feedback() -> Vec<RTCPFeedback> {
     [("nack", ""), ("nack", "pli"), ("ccm", "fir")]
         .into_iter()
-        .map(|(typ, parameter)| RTCPFeedback {
-            typ: typ.to_owned(),
-            parameter: parameter.to_owned(),
-        })
+        .map(|(typ, parameter)| RTCPFeedback { typ: typ.to_owned(), parameter: parameter.to_owned() })
         .collect()
 }
 
@@ -103,18 +95,12 @@ fn h264_codec(profile_level_id: &str, packetization_mode: u8) -> RTCRtpCodec {
 fn media_engine() -> Result<MediaEngine> {
     let mut engine = MediaEngine::default();
     engine.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: opus_codec(),
-            payload_type: OPUS_PAYLOAD_TYPE,
-        },
+        RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: OPUS_PAYLOAD_TYPE },
         RtpCodecKind::Audio,
     )?;
     for &(payload_type, profile, mode) in H264_VARIANTS {
         engine.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: h264_codec(profile, mode),
-                payload_type,
-            },
+            RTCRtpCodecParameters { rtp_codec: h264_codec(profile, mode), payload_type },
             RtpCodecKind::Video,
         )?;
     }
@@ -122,11 +108,7 @@ fn media_engine() -> Result<MediaEngine> {
 }
 
 fn random_token(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 /// A negotiated peer connection, ready to be driven.
@@ -152,11 +134,7 @@ pub fn answer_offer(
     // The core draws our ICE credentials (and new ones on an ICE restart); the mux learns the
     // ufrag from the answer before the answer leaves.
     let setting_engine = SettingEngineBuilder::new()
-        .with_ice_timeouts(
-            Some(timeouts.disconnected),
-            Some(timeouts.failed),
-            Some(timeouts.keepalive),
-        )
+        .with_ice_timeouts(Some(timeouts.disconnected), Some(timeouts.failed), Some(timeouts.keepalive))
         .build();
     let mut engine = media_engine()?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)?;
@@ -191,17 +169,9 @@ pub fn answer_offer(
             let stream_id = format!("townhall-{}", random_token(8));
             for (kind, codec_kind, codec) in [
                 (TrackKind::Audio, RtpCodecKind::Audio, opus_codec()),
-                (
-                    TrackKind::Video,
-                    RtpCodecKind::Video,
-                    h264_codec("42e01f", 1),
-                ),
+                (TrackKind::Video, RtpCodecKind::Video, h264_codec("42e01f", 1)),
             ] {
-                if !offered(if kind == TrackKind::Audio {
-                    "audio"
-                } else {
-                    "video"
-                }) {
+                if !offered(if kind == TrackKind::Audio { "audio" } else { "video" }) {
                     continue;
                 }
                 let ssrc: u32 = rand::random();
@@ -211,10 +181,7 @@ pub fn answer_offer(
                     format!("{codec_kind}"),
                     codec_kind,
                     vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
-                            ..Default::default()
-                        },
+                        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
                         codec,
                         ..Default::default()
                     }],
@@ -226,15 +193,9 @@ pub fn answer_offer(
     }
 
     let loopback_only = candidates.iter().all(|c| c.ip().is_loopback());
-    let offer = if loopback_only {
-        sdp::retain_loopback_candidates(offer)
-    } else {
-        offer.to_owned()
-    };
-    let description =
-        RTCSessionDescription::offer(offer).map_err(|e| Error::MalformedSdp(e.to_string()))?;
-    pc.set_remote_description(now, description)
-        .map_err(|e| Error::MalformedSdp(e.to_string()))?;
+    let offer = if loopback_only { sdp::retain_loopback_candidates(offer) } else { offer.to_owned() };
+    let description = RTCSessionDescription::offer(offer).map_err(|e| Error::MalformedSdp(e.to_string()))?;
+    pc.set_remote_description(now, description).map_err(|e| Error::MalformedSdp(e.to_string()))?;
 
     for addr in candidates {
         let candidate = CandidateHostConfig {
@@ -253,10 +214,8 @@ pub fn answer_offer(
 
     let answer = pc.create_answer(None)?;
     pc.set_local_description(now, answer)?;
-    let answer = pc
-        .local_description()
-        .ok_or_else(|| Error::WebRtc("no local description after answering".into()))?
-        .sdp;
+    let answer =
+        pc.local_description().ok_or_else(|| Error::WebRtc("no local description after answering".into()))?.sdp;
     let accepting = match purpose {
         Purpose::Publish => "a=recvonly",
         Purpose::Play => "a=sendonly",
@@ -270,10 +229,5 @@ pub fn answer_offer(
     let local_ufrag = sdp::ice_ufrag(&answer)
         .map(str::to_owned)
         .ok_or_else(|| Error::WebRtc("the answer has no a=ice-ufrag".into()))?;
-    Ok(Negotiated {
-        pc,
-        answer,
-        local_ufrag,
-        senders,
-    })
+    Ok(Negotiated { pc, answer, local_ufrag, senders })
 }

@@ -28,13 +28,7 @@ pub struct RtpRewriter {
 
 impl RtpRewriter {
     pub fn new(clock_rate: u32) -> Self {
-        Self {
-            clock_rate,
-            source_ssrc: None,
-            seq_offset: 0,
-            ts_offset: 0,
-            last_out: None,
-        }
+        Self { clock_rate, source_ssrc: None, seq_offset: 0, ts_offset: 0, last_out: None }
     }
 
     /// Whether `ssrc` differs from the source currently forwarded.
@@ -43,13 +37,7 @@ impl RtpRewriter {
     }
 
     /// Maps one incoming packet of source `ssrc` to the outgoing stream.
-    pub fn rewrite(
-        &mut self,
-        ssrc: u32,
-        sequence_number: u16,
-        timestamp: u32,
-        now: Instant,
-    ) -> Rewritten {
+    pub fn rewrite(&mut self, ssrc: u32, sequence_number: u16, timestamp: u32, now: Instant) -> Rewritten {
         if self.is_new_source(ssrc) {
             self.source_ssrc = Some(ssrc);
             if let Some((last_seq, last_ts, last_at)) = self.last_out {
@@ -87,20 +75,8 @@ mod tests {
     fn first_source_passes_through() {
         let mut r = RtpRewriter::new(90_000);
         let t0 = Instant::now();
-        assert_eq!(
-            r.rewrite(1, 500, 9000, t0),
-            Rewritten {
-                sequence_number: 500,
-                timestamp: 9000
-            }
-        );
-        assert_eq!(
-            r.rewrite(1, 501, 12000, t0),
-            Rewritten {
-                sequence_number: 501,
-                timestamp: 12000
-            }
-        );
+        assert_eq!(r.rewrite(1, 500, 9000, t0), Rewritten { sequence_number: 500, timestamp: 9000 });
+        assert_eq!(r.rewrite(1, 501, 12000, t0), Rewritten { sequence_number: 501, timestamp: 12000 });
     }
 
     #[test]
@@ -112,20 +88,8 @@ mod tests {
         r.rewrite(1, 65534, 100, t0);
         let t1 = t0 + Duration::from_millis(500);
         let out = r.rewrite(2, 7, 4_000_000_000, t1);
-        assert_eq!(
-            out,
-            Rewritten {
-                sequence_number: 0,
-                timestamp: 100 + 45_000
-            }
-        );
+        assert_eq!(out, Rewritten { sequence_number: 0, timestamp: 100 + 45_000 });
         let out = r.rewrite(2, 8, 4_000_003_000, t1);
-        assert_eq!(
-            out,
-            Rewritten {
-                sequence_number: 1,
-                timestamp: 100 + 48_000
-            }
-        );
+        assert_eq!(out, Rewritten { sequence_number: 1, timestamp: 100 + 48_000 });
     }
 }

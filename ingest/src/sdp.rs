@@ -47,15 +47,9 @@ pub enum Purpose {
 pub fn summarize_offer(sdp: &str) -> Result<OfferSummary> {
     let mut lines = sdp.lines().map(|l| l.trim_end_matches('\r'));
     if lines.next() != Some("v=0") {
-        return Err(Error::MalformedSdp(
-            "an SDP offer must start with \"v=0\"".into(),
-        ));
+        return Err(Error::MalformedSdp("an SDP offer must start with \"v=0\"".into()));
     }
-    let mut summary = OfferSummary {
-        media: Vec::new(),
-        has_fingerprint: false,
-        has_ice_credentials: false,
-    };
+    let mut summary = OfferSummary { media: Vec::new(), has_fingerprint: false, has_ice_credentials: false };
     let mut session_direction: Option<String> = None;
     let mut has_ufrag = false;
     let mut has_pwd = false;
@@ -65,10 +59,7 @@ pub fn summarize_offer(sdp: &str) -> Result<OfferSummary> {
         }
         let bytes = line.as_bytes();
         if bytes.len() < 2 || bytes[1] != b'=' || !bytes[0].is_ascii_lowercase() {
-            return Err(Error::MalformedSdp(format!(
-                "line {} is not \"<type>=<value>\": {line:?}",
-                number + 1
-            )));
+            return Err(Error::MalformedSdp(format!("line {} is not \"<type>=<value>\": {line:?}", number + 1)));
         }
         if let Some(m) = line.strip_prefix("m=") {
             let fields: Vec<&str> = m.split_whitespace().collect();
@@ -106,19 +97,11 @@ pub fn summarize_offer(sdp: &str) -> Result<OfferSummary> {
                 }
             }
             "rtpmap" => {
-                let encoding = value
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|e| e.split('/').next());
+                let encoding = value.split_whitespace().nth(1).and_then(|e| e.split('/').next());
                 match (summary.media.last_mut(), encoding) {
-                    (Some(section), Some(encoding)) => {
-                        section.codecs.push(encoding.to_ascii_uppercase())
-                    }
+                    (Some(section), Some(encoding)) => section.codecs.push(encoding.to_ascii_uppercase()),
                     _ => {
-                        return Err(Error::MalformedSdp(format!(
-                            "line {}: malformed a=rtpmap",
-                            number + 1
-                        )));
+                        return Err(Error::MalformedSdp(format!("line {}: malformed a=rtpmap", number + 1)));
                     }
                 }
             }
@@ -127,9 +110,7 @@ pub fn summarize_offer(sdp: &str) -> Result<OfferSummary> {
     }
     for section in &mut summary.media {
         if section.direction.is_empty() {
-            section.direction = session_direction
-                .clone()
-                .unwrap_or_else(|| "sendrecv".to_owned());
+            section.direction = session_direction.clone().unwrap_or_else(|| "sendrecv".to_owned());
         }
     }
     summary.has_ice_credentials = has_ufrag && has_pwd;
@@ -143,14 +124,10 @@ impl OfferSummary {
             return Err(Error::BadOffer("the offer has no m= section".into()));
         }
         if !self.has_fingerprint {
-            return Err(Error::MalformedSdp(
-                "the offer has no a=fingerprint (DTLS is required)".into(),
-            ));
+            return Err(Error::MalformedSdp("the offer has no a=fingerprint (DTLS is required)".into()));
         }
         if !self.has_ice_credentials {
-            return Err(Error::MalformedSdp(
-                "the offer has no a=ice-ufrag/a=ice-pwd".into(),
-            ));
+            return Err(Error::MalformedSdp("the offer has no a=ice-ufrag/a=ice-pwd".into()));
         }
         let wanted: &[&str] = match purpose {
             Purpose::Publish => &["sendonly", "sendrecv"],
@@ -164,12 +141,8 @@ impl OfferSummary {
             .collect();
         if flowing.is_empty() {
             return Err(Error::BadOffer(match purpose {
-                Purpose::Publish => {
-                    "a WHIP offer must send audio or video (sendonly or sendrecv)".into()
-                }
-                Purpose::Play => {
-                    "a WHEP offer must receive audio or video (recvonly or sendrecv)".into()
-                }
+                Purpose::Publish => "a WHIP offer must send audio or video (sendonly or sendrecv)".into(),
+                Purpose::Play => "a WHEP offer must receive audio or video (recvonly or sendrecv)".into(),
             }));
         }
         let usable = flowing.iter().any(|m| match m.kind.as_str() {
@@ -180,15 +153,7 @@ impl OfferSummary {
             let offered: Vec<String> = flowing
                 .iter()
                 .map(|m| {
-                    format!(
-                        "{}: {}",
-                        m.kind,
-                        if m.codecs.is_empty() {
-                            "none".into()
-                        } else {
-                            m.codecs.join(", ")
-                        }
-                    )
+                    format!("{}: {}", m.kind, if m.codecs.is_empty() { "none".into() } else { m.codecs.join(", ") })
                 })
                 .collect();
             return Err(Error::NoUsableCodec(format!(
@@ -242,9 +207,7 @@ pub fn parse_fragment(body: &str) -> Result<SdpFragment> {
                         number + 1
                     )));
                 }
-                fragment
-                    .candidates
-                    .push((mid.clone(), format!("candidate:{value}")));
+                fragment.candidates.push((mid.clone(), format!("candidate:{value}")));
             }
             "end-of-candidates" => fragment.end_of_candidates = true,
             _ => {}
@@ -254,9 +217,7 @@ pub fn parse_fragment(body: &str) -> Result<SdpFragment> {
         return Err(Error::MalformedFragment("the fragment is empty".into()));
     }
     if fragment.ice_ufrag.is_some() != fragment.ice_pwd.is_some() {
-        return Err(Error::MalformedFragment(
-            "a=ice-ufrag and a=ice-pwd go together".into(),
-        ));
+        return Err(Error::MalformedFragment("a=ice-ufrag and a=ice-pwd go together".into()));
     }
     Ok(fragment)
 }
@@ -273,15 +234,12 @@ pub fn candidate_is_loopback(candidate: &str) -> bool {
 /// Drops the candidates a loopback-only server cannot reach (every non-loopback address):
 /// checks towards them could only fail, and would leave the machine.
 pub fn retain_loopback_candidates(sdp: &str) -> String {
-    sdp.split_inclusive('\n')
-        .filter(|line| !line.starts_with("a=candidate:") || candidate_is_loopback(line))
-        .collect()
+    sdp.split_inclusive('\n').filter(|line| !line.starts_with("a=candidate:") || candidate_is_loopback(line)).collect()
 }
 
 /// The `a=ice-ufrag` of a description.
 pub fn ice_ufrag(sdp: &str) -> Option<&str> {
-    sdp.lines()
-        .find_map(|l| l.trim_end_matches('\r').strip_prefix("a=ice-ufrag:"))
+    sdp.lines().find_map(|l| l.trim_end_matches('\r').strip_prefix("a=ice-ufrag:"))
 }
 
 #[cfg(test)]
@@ -289,9 +247,7 @@ mod tests {
     use super::*;
 
     fn offer(direction: &str, video: &[(&str, &str)], audio: &[(&str, &str)]) -> String {
-        let mut s = String::from(
-            "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n",
-        );
+        let mut s = String::from("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n");
         s += "a=fingerprint:sha-256 AA:BB\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789012345678901\r\n";
         for (kind, codecs) in [("audio", audio), ("video", video)] {
             if codecs.is_empty() {
@@ -311,28 +267,18 @@ mod tests {
 
     #[test]
     fn accepts_h264_and_opus_publish() {
-        let sdp = offer(
-            "sendonly",
-            &[("96", "VP8/90000"), ("102", "H264/90000")],
-            &[("111", "opus/48000/2")],
-        );
+        let sdp = offer("sendonly", &[("96", "VP8/90000"), ("102", "H264/90000")], &[("111", "opus/48000/2")]);
         let summary = summarize_offer(&sdp).unwrap();
         assert_eq!(summary.media.len(), 2);
         assert_eq!(summary.media[1].codecs, vec!["VP8", "H264"]);
         summary.check(Purpose::Publish).unwrap();
-        assert!(matches!(
-            summary.check(Purpose::Play),
-            Err(Error::BadOffer(_))
-        ));
+        assert!(matches!(summary.check(Purpose::Play), Err(Error::BadOffer(_))));
     }
 
     #[test]
     fn refuses_vp8_only_with_the_list_of_codecs() {
         let sdp = offer("sendonly", &[("96", "VP8/90000"), ("98", "VP9/90000")], &[]);
-        let err = summarize_offer(&sdp)
-            .unwrap()
-            .check(Purpose::Publish)
-            .unwrap_err();
+        let err = summarize_offer(&sdp).unwrap().check(Purpose::Publish).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("video: VP8, VP9"), "{text}");
         assert!(text.contains("H264"), "{text}");
@@ -340,24 +286,11 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        assert!(matches!(
-            summarize_offer("hello"),
-            Err(Error::MalformedSdp(_))
-        ));
-        assert!(matches!(
-            summarize_offer("v=0\r\nthis is not sdp\r\n"),
-            Err(Error::MalformedSdp(_))
-        ));
-        assert!(matches!(
-            summarize_offer("v=0\r\nm=video 9\r\n"),
-            Err(Error::MalformedSdp(_))
-        ));
-        let no_fp = offer("sendonly", &[("102", "H264/90000")], &[])
-            .replace("a=fingerprint:sha-256 AA:BB\r\n", "");
-        assert!(matches!(
-            summarize_offer(&no_fp).unwrap().check(Purpose::Publish),
-            Err(Error::MalformedSdp(_))
-        ));
+        assert!(matches!(summarize_offer("hello"), Err(Error::MalformedSdp(_))));
+        assert!(matches!(summarize_offer("v=0\r\nthis is not sdp\r\n"), Err(Error::MalformedSdp(_))));
+        assert!(matches!(summarize_offer("v=0\r\nm=video 9\r\n"), Err(Error::MalformedSdp(_))));
+        let no_fp = offer("sendonly", &[("102", "H264/90000")], &[]).replace("a=fingerprint:sha-256 AA:BB\r\n", "");
+        assert!(matches!(summarize_offer(&no_fp).unwrap().check(Purpose::Publish), Err(Error::MalformedSdp(_))));
     }
 
     #[test]
@@ -368,9 +301,7 @@ mod tests {
                    a=candidate:4 1 udp 2122063615 abc.local 55913 typ host\r\na=mid:0\r\n";
         let kept = retain_loopback_candidates(sdp);
         assert_eq!(kept.matches("a=candidate").count(), 2, "{kept}");
-        assert!(
-            kept.contains("127.0.0.1") && kept.contains("::1") && kept.ends_with("a=mid:0\r\n")
-        );
+        assert!(kept.contains("127.0.0.1") && kept.contains("::1") && kept.ends_with("a=mid:0\r\n"));
     }
 
     #[test]

@@ -57,11 +57,7 @@ pub enum PlaySource {
 pub enum Command {
     /// Apply a trickle-ICE / ICE-restart fragment. Replies with our new ICE credentials as an
     /// SDP fragment when it was an ICE restart.
-    Patch {
-        fragment: SdpFragment,
-        allow_restart: bool,
-        reply: oneshot::Sender<Result<Option<String>>>,
-    },
+    Patch { fragment: SdpFragment, allow_restart: bool, reply: oneshot::Sender<Result<Option<String>>> },
     /// End the session (DELETE, replaced, room deleted).
     Close,
 }
@@ -167,24 +163,13 @@ pub async fn run(
         }
         RoleSetup::Play { source } => {
             for (kind, sender, ssrc) in senders {
-                let clock_rate = if kind == TrackKind::Video {
-                    90_000
-                } else {
-                    48_000
-                };
+                let clock_rate = if kind == TrackKind::Video { 90_000 } else { 48_000 };
                 if let Some(s) = driver.pc.rtp_sender(sender) {
-                    driver
-                        .sender_kinds
-                        .insert(s.track().track_id().clone(), kind);
+                    driver.sender_kinds.insert(s.track().track_id().clone(), kind);
                 }
                 driver.outbound.insert(
                     kind,
-                    OutboundTrack {
-                        sender,
-                        ssrc,
-                        payload_type: None,
-                        rewriter: RtpRewriter::new(clock_rate),
-                    },
+                    OutboundTrack { sender, ssrc, payload_type: None, rewriter: RtpRewriter::new(clock_rate) },
                 );
             }
             if source == PlaySource::Program {
@@ -226,10 +211,7 @@ async fn keyframe_wanted(feed: &Option<Arc<Feed>>) {
 }
 
 fn unix_ms_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Driver {
@@ -309,12 +291,7 @@ impl Driver {
             while let Some(msg) = self.pc.poll_write() {
                 progressed = true;
                 let len = msg.message.len() as u64;
-                match self
-                    .ctx
-                    .socket
-                    .send_to(&msg.message, msg.transport.peer_addr)
-                    .await
-                {
+                match self.ctx.socket.send_to(&msg.message, msg.transport.peer_addr).await {
                     Ok(_) => {
                         Metrics::inc(&self.ctx.metrics.udp_sent_packets_total);
                         Metrics::add(&self.ctx.metrics.udp_sent_bytes_total, len);
@@ -362,9 +339,7 @@ impl Driver {
                     _ => {}
                 }
             }
-            RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(
-                RTCIceConnectionState::Failed,
-            ) => {
+            RTCPeerConnectionEvent::OnIceConnectionStateChangeEvent(RTCIceConnectionState::Failed) => {
                 Metrics::inc(&self.ctx.metrics.sessions_failed_total);
                 tracing::info!(session = %self.ctx.id, room = %self.ctx.stage.room, "ICE failed");
                 self.ended = true;
@@ -376,12 +351,7 @@ impl Driver {
         }
     }
 
-    fn on_track_open(
-        &mut self,
-        track_id: MediaStreamTrackId,
-        receiver: RTCRtpReceiverId,
-        ssrc: u32,
-    ) {
+    fn on_track_open(&mut self, track_id: MediaStreamTrackId, receiver: RTCRtpReceiverId, ssrc: u32) {
         let Some(presenter) = self.presenter.clone() else {
             return;
         };
@@ -392,11 +362,7 @@ impl Driver {
             rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video => TrackKind::Video,
             _ => TrackKind::Audio,
         };
-        let clock_rate = if kind == TrackKind::Video {
-            90_000
-        } else {
-            48_000
-        };
+        let clock_rate = if kind == TrackKind::Video { 90_000 } else { 48_000 };
         let info = (kind == TrackKind::Audio).then(|| {
             Arc::new(TrackInfo {
                 id: format!("{presenter}/audio"),
@@ -449,10 +415,7 @@ impl Driver {
                     Metrics::inc(&metrics.rtp_malformed_packets_total);
                     tracing::debug!(session = %self.ctx.id, %err, "malformed H.264 RTP");
                 }
-                Metrics::add(
-                    &metrics.video_frames_dropped_total,
-                    track.h264.dropped_access_units - dropped_before,
-                );
+                Metrics::add(&metrics.video_frames_dropped_total, track.h264.dropped_access_units - dropped_before);
                 while let Some(au) = track.h264.pull() {
                     if let Some((sps, pps)) = au.new_parameters.clone() {
                         track.info = Some(Arc::new(TrackInfo {
@@ -474,13 +437,10 @@ impl Driver {
                         keyframe: au.keyframe,
                         discontinuity: au.discontinuity || std::mem::take(&mut track.first_frame),
                         capture_time_ms: track.timeline.capture_time_ms(pts, arrival),
+                        wall_clock_synced: track.timeline.has_sender_report(),
                         payload: au.data,
                     };
-                    self.ctx.stage.publish_frame(StageFrame {
-                        presenter: presenter.to_owned(),
-                        track: info,
-                        frame,
-                    });
+                    self.ctx.stage.publish_frame(StageFrame { presenter: presenter.to_owned(), track: info, frame });
                 }
             }
             TrackKind::Audio => {
@@ -494,33 +454,21 @@ impl Driver {
                         keyframe: true,
                         discontinuity: std::mem::take(&mut track.first_frame),
                         capture_time_ms: track.timeline.capture_time_ms(pts, arrival),
+                        wall_clock_synced: track.timeline.has_sender_report(),
                         payload: Bytes::clone(&packet.payload),
                     };
-                    self.ctx.stage.publish_frame(StageFrame {
-                        presenter: presenter.to_owned(),
-                        track: info,
-                        frame,
-                    });
+                    self.ctx.stage.publish_frame(StageFrame { presenter: presenter.to_owned(), track: info, frame });
                 }
             }
         }
         let keyframe_start = kind == TrackKind::Video && h264::starts_keyframe(&packet.payload);
         if let Some(feed) = &self.feed {
-            feed.send(ForwardedPacket {
-                kind,
-                keyframe_start,
-                packet,
-            });
+            feed.send(ForwardedPacket { kind, keyframe_start, packet });
         }
         let _ = now;
     }
 
-    fn on_rtcp(
-        &mut self,
-        track_id: &MediaStreamTrackId,
-        packets: Vec<Box<dyn rtcp::Packet>>,
-        _now: Instant,
-    ) {
+    fn on_rtcp(&mut self, track_id: &MediaStreamTrackId, packets: Vec<Box<dyn rtcp::Packet>>, _now: Instant) {
         if let Some(track) = self.inbound.get_mut(track_id) {
             for packet in &packets {
                 if let Some(sr) = packet.as_any().downcast_ref::<SenderReport>()
@@ -546,9 +494,7 @@ impl Driver {
     }
 
     fn on_keyframe_wanted(&mut self, now: Instant) {
-        let earliest = self
-            .last_keyframe_request
-            .map(|t| t + self.ctx.keyframe_min_interval);
+        let earliest = self.last_keyframe_request.map(|t| t + self.ctx.keyframe_min_interval);
         match earliest {
             Some(at) if at > now => {
                 self.keyframe_request_due.get_or_insert(at);
@@ -565,10 +511,7 @@ impl Driver {
         let Some(mut rx) = self.pc.rtp_receiver(receiver) else {
             return;
         };
-        let pli: Vec<Box<dyn rtcp::Packet>> = vec![Box::new(PictureLossIndication {
-            sender_ssrc: 0,
-            media_ssrc,
-        })];
+        let pli: Vec<Box<dyn rtcp::Packet>> = vec![Box::new(PictureLossIndication { sender_ssrc: 0, media_ssrc })];
         match rx.write_rtcp(now, pli) {
             Ok(()) => {
                 Metrics::inc(&self.ctx.metrics.keyframe_requests_sent_total);
@@ -617,10 +560,7 @@ impl Driver {
         self.video_waits_for_keyframe = true;
     }
 
-    fn on_forwarded(
-        &mut self,
-        packet: std::result::Result<Arc<ForwardedPacket>, broadcast::error::RecvError>,
-    ) {
+    fn on_forwarded(&mut self, packet: std::result::Result<Arc<ForwardedPacket>, broadcast::error::RecvError>) {
         let packet = match packet {
             Ok(p) => p,
             Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -649,11 +589,7 @@ impl Driver {
             return;
         };
         if out.payload_type.is_none() {
-            let wanted = if packet.kind == TrackKind::Video {
-                "video/h264"
-            } else {
-                "audio/opus"
-            };
+            let wanted = if packet.kind == TrackKind::Video { "video/h264" } else { "audio/opus" };
             out.payload_type = sender
                 .get_parameters()
                 .rtp_parameters
@@ -667,12 +603,7 @@ impl Driver {
         };
         let now = Instant::now();
         let mut rtp = packet.packet.clone();
-        let rewritten = out.rewriter.rewrite(
-            rtp.header.ssrc,
-            rtp.header.sequence_number,
-            rtp.header.timestamp,
-            now,
-        );
+        let rewritten = out.rewriter.rewrite(rtp.header.ssrc, rtp.header.sequence_number, rtp.header.timestamp, now);
         rtp.header.ssrc = out.ssrc;
         rtp.header.payload_type = payload_type;
         rtp.header.sequence_number = rewritten.sequence_number;
@@ -689,10 +620,7 @@ impl Driver {
     }
 
     fn on_patch(&mut self, fragment: SdpFragment, allow_restart: bool) -> Result<Option<String>> {
-        let current_remote_ufrag = self
-            .pc
-            .remote_description()
-            .and_then(|d| sdp::ice_ufrag(&d.sdp).map(str::to_owned));
+        let current_remote_ufrag = self.pc.remote_description().and_then(|d| sdp::ice_ufrag(&d.sdp).map(str::to_owned));
         let restart = matches!((&fragment.ice_ufrag, &current_remote_ufrag), (Some(new), Some(old)) if new != old);
         let mut reply = None;
         if restart && !allow_restart {
@@ -721,15 +649,9 @@ impl Driver {
     /// RFC 9725 §4.4.2: apply the client's new ICE credentials and return ours.
     fn restart_ice(&mut self, fragment: &SdpFragment) -> Result<String> {
         let (Some(ufrag), Some(pwd)) = (&fragment.ice_ufrag, &fragment.ice_pwd) else {
-            return Err(Error::MalformedFragment(
-                "an ICE restart needs a=ice-ufrag and a=ice-pwd".into(),
-            ));
+            return Err(Error::MalformedFragment("an ICE restart needs a=ice-ufrag and a=ice-pwd".into()));
         };
-        let old_local = self
-            .pc
-            .local_description()
-            .map(|d| d.sdp)
-            .unwrap_or_default();
+        let old_local = self.pc.local_description().map(|d| d.sdp).unwrap_or_default();
         let old_local_ufrag = sdp::ice_ufrag(&old_local).map(str::to_owned);
         let remote = self
             .pc
@@ -751,16 +673,11 @@ impl Driver {
             .map(|l| l + "\r\n")
             .collect();
         let now = Instant::now();
-        let description =
-            RTCSessionDescription::offer(offer).map_err(|e| Error::WebRtc(e.to_string()))?;
+        let description = RTCSessionDescription::offer(offer).map_err(|e| Error::WebRtc(e.to_string()))?;
         self.pc.set_remote_description(now, description)?;
         let answer = self.pc.create_answer(None)?;
         self.pc.set_local_description(now, answer)?;
-        let local = self
-            .pc
-            .local_description()
-            .map(|d| d.sdp)
-            .unwrap_or_default();
+        let local = self.pc.local_description().map(|d| d.sdp).unwrap_or_default();
         let new_ufrag = sdp::ice_ufrag(&local).unwrap_or_default().to_owned();
         let new_pwd = local
             .lines()
@@ -769,9 +686,7 @@ impl Driver {
             .to_owned();
         if old_local_ufrag.as_deref() != Some(new_ufrag.as_str()) {
             // Checks after the restart name the new ufrag; learned addresses keep routing.
-            self.ctx
-                .router
-                .add_ufrag(&new_ufrag, &self.ctx.id, self.ctx.datagram_tx.clone());
+            self.ctx.router.add_ufrag(&new_ufrag, &self.ctx.id, self.ctx.datagram_tx.clone());
         }
         let mut frag = format!("a=ice-ufrag:{new_ufrag}\r\na=ice-pwd:{new_pwd}\r\n");
         for line in local.lines().filter(|l| l.starts_with("a=candidate:")) {
@@ -788,11 +703,7 @@ impl Driver {
         }
         // Let the core's close_notify and RTCP BYE leave before the session goes.
         while let Some(msg) = self.pc.poll_write() {
-            let _ = self
-                .ctx
-                .socket
-                .send_to(&msg.message, msg.transport.peer_addr)
-                .await;
+            let _ = self.ctx.socket.send_to(&msg.message, msg.transport.peer_addr).await;
         }
         self.ended = true;
     }
@@ -801,10 +712,6 @@ impl Driver {
 /// Gauges that follow a session's life.
 pub fn count_session(metrics: &Metrics, publisher: bool, delta: i64) {
     metrics.sessions_active.fetch_add(delta, Ordering::Relaxed);
-    let gauge = if publisher {
-        &metrics.publishers_active
-    } else {
-        &metrics.subscribers_active
-    };
+    let gauge = if publisher { &metrics.publishers_active } else { &metrics.subscribers_active };
     gauge.fetch_add(delta, Ordering::Relaxed);
 }

@@ -71,10 +71,7 @@ impl Feed {
     }
 
     pub fn session(&self) -> Option<String> {
-        self.session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.session.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn is_live(&self) -> bool {
@@ -123,14 +120,9 @@ impl Stage {
     /// it replaced, if any (the caller closes that one).
     pub fn go_live(&self, presenter: &str, session: &str) -> Result<(Arc<Feed>, Option<String>)> {
         let mut feeds = self.feeds();
-        let live = feeds
-            .values()
-            .filter(|f| f.is_live() && f.presenter != presenter)
-            .count();
+        let live = feeds.values().filter(|f| f.is_live() && f.presenter != presenter).count();
         if live >= self.limits.max_presenters {
-            return Err(Error::StageFull {
-                max: self.limits.max_presenters,
-            });
+            return Err(Error::StageFull { max: self.limits.max_presenters });
         }
         let feed = feeds
             .entry(presenter.to_owned())
@@ -145,16 +137,9 @@ impl Stage {
             })
             .clone();
         drop(feeds);
-        let replaced = feed
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace(session.to_owned());
+        let replaced = feed.session.lock().unwrap_or_else(|e| e.into_inner()).replace(session.to_owned());
         if replaced.is_none() {
-            feed.live_since.store(
-                self.order.fetch_add(1, Ordering::Relaxed),
-                Ordering::Relaxed,
-            );
+            feed.live_since.store(self.order.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
         }
         self.program.send_if_modified(|program| {
             if program.as_ref().is_none_or(|p| !p.is_live()) {
@@ -196,12 +181,7 @@ impl Stage {
 
     /// Presenters publishing now, in the order they went live.
     pub fn live_feeds(&self) -> Vec<Arc<Feed>> {
-        let mut live: Vec<Arc<Feed>> = self
-            .feeds()
-            .values()
-            .filter(|f| f.is_live())
-            .cloned()
-            .collect();
+        let mut live: Vec<Arc<Feed>> = self.feeds().values().filter(|f| f.is_live()).cloned().collect();
         live.sort_by_key(|f| f.live_since.load(Ordering::Relaxed));
         live
     }
@@ -240,14 +220,7 @@ mod tests {
     use super::*;
 
     fn stage(max: usize) -> Arc<Stage> {
-        Stage::new(
-            "r",
-            StageLimits {
-                max_presenters: max,
-                subscriber_queue_packets: 64,
-                frame_bus_capacity: 64,
-            },
-        )
+        Stage::new("r", StageLimits { max_presenters: max, subscriber_queue_packets: 64, frame_bus_capacity: 64 })
     }
 
     #[test]
@@ -274,10 +247,7 @@ mod tests {
         assert_eq!(replaced.as_deref(), Some("s1"));
         s.leave("alice", "s1");
         assert_eq!(feed.session().as_deref(), Some("s2"));
-        assert!(matches!(
-            s.go_live("bob", "s3"),
-            Err(Error::StageFull { max: 1 })
-        ));
+        assert!(matches!(s.go_live("bob", "s3"), Err(Error::StageFull { max: 1 })));
         s.leave("alice", "s2");
         assert!(!feed.is_live());
         s.go_live("bob", "s3").unwrap();

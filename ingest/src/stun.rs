@@ -83,9 +83,6 @@ mod tests {
         lying[23] = 0xff; // PRIORITY claims 255 bytes
         assert_eq!(binding_request_local_ufrag(&lying), None);
         assert_eq!(binding_request_local_ufrag(&binding_request(b":x")), None);
-        assert_eq!(
-            binding_request_local_ufrag(&binding_request(&[0xff, 0xfe])),
-            None
-        );
+        assert_eq!(binding_request_local_ufrag(&binding_request(&[0xff, 0xfe])), None);
     }
 }

@@ -32,11 +32,7 @@ const EXTENDED_ORIGIN: u64 = 1 << 32;
 
 impl RtpTimeline {
     pub fn new(clock_rate: u32) -> Self {
-        Self {
-            clock_rate: clock_rate.max(1),
-            last: None,
-            sender_report: None,
-        }
+        Self { clock_rate: clock_rate.max(1), last: None, sender_report: None }
     }
 
     pub fn clock_rate(&self) -> u32 {
@@ -116,11 +112,7 @@ mod tests {
     fn capture_time_follows_the_sender_report() {
         let mut t = RtpTimeline::new(90_000);
         let first = t.extend(90_000);
-        assert_eq!(
-            t.capture_time_ms(first, 42),
-            42,
-            "arrival time before any SR"
-        );
+        assert_eq!(t.capture_time_ms(first, 42), 42, "arrival time before any SR");
         let unix_secs = 1_704_067_200u64;
         t.on_sender_report((unix_secs + NTP_UNIX_OFFSET_SECS) << 32, 180_000);
         assert!(t.has_sender_report());

@@ -11,10 +11,10 @@
 //! [`OpusToAac::priming_samples`] and kept out of the timestamps.
 
 use bytes::Bytes;
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Sample;
 use ffmpeg::format::sample::Type;
 use ffmpeg::{ChannelLayout, codec, frame};
+use ffmpeg_next as ffmpeg;
 
 pub const SAMPLE_RATE: u32 = 48_000;
 pub const CHANNELS: u16 = 2;
@@ -146,7 +146,8 @@ impl OpusToAac {
 
     /// Converts a decoded frame to planar f32 stereo and appends it to the FIFO.
     fn append(&mut self, decoded: &frame::Audio) -> Result<(), AacError> {
-        let matches = decoded.format() == stereo_planar() && decoded.rate() == SAMPLE_RATE && decoded.channels() == CHANNELS;
+        let matches =
+            decoded.format() == stereo_planar() && decoded.rate() == SAMPLE_RATE && decoded.channels() == CHANNELS;
         let converted;
         let source = if matches {
             decoded

@@ -22,19 +22,9 @@ pub struct TrackDescription {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SampleEntry {
     /// `avc1` with `avcC` (parameter sets out of band).
-    Avc {
-        sps: Bytes,
-        pps: Bytes,
-        width: u16,
-        height: u16,
-    },
+    Avc { sps: Bytes, pps: Bytes, width: u16, height: u16 },
     /// `mp4a` with an `esds` carrying the AudioSpecificConfig.
-    Aac {
-        sample_rate: u32,
-        channels: u16,
-        audio_specific_config: Bytes,
-        bitrate: u32,
-    },
+    Aac { sample_rate: u32, channels: u16, audio_specific_config: Bytes, bitrate: u32 },
 }
 
 /// One sample of a fragment.
@@ -67,13 +57,7 @@ pub fn write_box(out: &mut Vec<u8>, fourcc: &[u8; 4], body: impl FnOnce(&mut Vec
 }
 
 /// Writes a full box: a box whose body starts with `version` and 24 bits of `flags`.
-pub fn write_full_box(
-    out: &mut Vec<u8>,
-    fourcc: &[u8; 4],
-    version: u8,
-    flags: u32,
-    body: impl FnOnce(&mut Vec<u8>),
-) {
+pub fn write_full_box(out: &mut Vec<u8>, fourcc: &[u8; 4], version: u8, flags: u32, body: impl FnOnce(&mut Vec<u8>)) {
     write_box(out, fourcc, |out| {
         out.push(version);
         out.extend_from_slice(&flags.to_be_bytes()[1..]);
@@ -121,10 +105,7 @@ pub fn init_segment(tracks: &[TrackDescription]) -> Vec<u8> {
             out.extend_from_slice(&[0; 10]);
             matrix(out);
             out.extend_from_slice(&[0; 24]); // pre_defined
-            u32be(
-                out,
-                tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1,
-            );
+            u32be(out, tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1);
         });
         for track in tracks {
             write_trak(out, track);
@@ -178,11 +159,7 @@ fn write_trak(out: &mut Vec<u8>, track: &TrackDescription) {
                 u32be(out, 0);
                 out.extend_from_slice(if is_video { b"vide" } else { b"soun" });
                 out.extend_from_slice(&[0; 12]);
-                out.extend_from_slice(if is_video {
-                    b"townhall video\0"
-                } else {
-                    b"townhall audio\0"
-                });
+                out.extend_from_slice(if is_video { b"townhall video\0" } else { b"townhall audio\0" });
             });
             write_box(out, b"minf", |out| {
                 if is_video {
@@ -216,12 +193,7 @@ fn write_trak(out: &mut Vec<u8>, track: &TrackDescription) {
 
 fn write_sample_entry(out: &mut Vec<u8>, entry: &SampleEntry) {
     match entry {
-        SampleEntry::Avc {
-            sps,
-            pps,
-            width,
-            height,
-        } => write_box(out, b"avc1", |out| {
+        SampleEntry::Avc { sps, pps, width, height } => write_box(out, b"avc1", |out| {
             out.extend_from_slice(&[0; 6]);
             u16be(out, 1); // data_reference_index
             out.extend_from_slice(&[0; 16]); // pre_defined, reserved
@@ -248,12 +220,7 @@ fn write_sample_entry(out: &mut Vec<u8>, entry: &SampleEntry) {
                 out.extend_from_slice(pps);
             });
         }),
-        SampleEntry::Aac {
-            sample_rate,
-            channels,
-            audio_specific_config,
-            bitrate,
-        } => write_box(out, b"mp4a", |out| {
+        SampleEntry::Aac { sample_rate, channels, audio_specific_config, bitrate } => write_box(out, b"mp4a", |out| {
             out.extend_from_slice(&[0; 6]);
             u16be(out, 1);
             out.extend_from_slice(&[0; 8]);
@@ -293,14 +260,8 @@ const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0101_0000;
 
 /// `moof` + `mdat` for one part or segment.
 pub fn media_fragment(sequence_number: u32, runs: &[TrackRun]) -> Vec<u8> {
-    let data_len: usize = runs
-        .iter()
-        .flat_map(|r| &r.samples)
-        .map(|s| s.data.len())
-        .sum();
-    let mut out = Vec::with_capacity(
-        data_len + 256 + 16 * runs.iter().map(|r| r.samples.len()).sum::<usize>(),
-    );
+    let data_len: usize = runs.iter().flat_map(|r| &r.samples).map(|s| s.data.len()).sum();
+    let mut out = Vec::with_capacity(data_len + 256 + 16 * runs.iter().map(|r| r.samples.len()).sum::<usize>());
     // Where each trun's data_offset field is, to patch once the moof size is known.
     let mut offset_fields = Vec::with_capacity(runs.len());
     write_box(&mut out, b"moof", |out| {
@@ -318,14 +279,7 @@ pub fn media_fragment(sequence_number: u32, runs: &[TrackRun]) -> Vec<u8> {
                     for sample in &run.samples {
                         u32be(out, sample.duration);
                         u32be(out, sample.data.len() as u32);
-                        u32be(
-                            out,
-                            if sample.keyframe {
-                                SYNC_SAMPLE_FLAGS
-                            } else {
-                                NON_SYNC_SAMPLE_FLAGS
-                            },
-                        );
+                        u32be(out, if sample.keyframe { SYNC_SAMPLE_FLAGS } else { NON_SYNC_SAMPLE_FLAGS });
                     }
                 });
             });
@@ -348,9 +302,7 @@ pub fn media_fragment(sequence_number: u32, runs: &[TrackRun]) -> Vec<u8> {
 /// The AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) of AAC-LC at `sample_rate` with
 /// `channels`: 5 bits object type 2, 4 bits frequency index, 4 bits channel configuration.
 pub fn aac_lc_audio_specific_config(sample_rate: u32, channels: u8) -> Bytes {
-    const RATES: [u32; 13] = [
-        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-    ];
+    const RATES: [u32; 13] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
     let index = RATES.iter().position(|&r| r == sample_rate).unwrap_or(3) as u16;
     let config: u16 = (2 << 11) | (index << 7) | (u16::from(channels & 0x0f) << 3);
     Bytes::copy_from_slice(&config.to_be_bytes())
@@ -407,16 +359,12 @@ mod tests {
         assert_eq!(video.tkhd.track_id, 1);
         assert_eq!(video.mdia.mdhd.timescale, 90_000);
         let codec = &video.mdia.minf.stbl.stsd.codecs[0];
-        let mp4_atom::Codec::Avc1(avc1) = codec else {
-            panic!("{codec:?}")
-        };
+        let mp4_atom::Codec::Avc1(avc1) = codec else { panic!("{codec:?}") };
         assert_eq!((avc1.visual.width, avc1.visual.height), (640, 360));
         assert_eq!(avc1.avcc.avc_profile_indication, 0x42);
         assert_eq!(avc1.avcc.sequence_parameter_sets.len(), 1);
         let codec = &moov.trak[1].mdia.minf.stbl.stsd.codecs[0];
-        let mp4_atom::Codec::Mp4a(mp4a) = codec else {
-            panic!("{codec:?}")
-        };
+        let mp4_atom::Codec::Mp4a(mp4a) = codec else { panic!("{codec:?}") };
         assert_eq!(mp4a.audio.channel_count, 2);
         assert_eq!(mp4a.esds.es_desc.dec_config.object_type_indication, 0x40);
     }
@@ -428,26 +376,14 @@ mod tests {
                 track_id: 1,
                 base_decode_time: 9_000_000,
                 samples: vec![
-                    Sample {
-                        duration: 3000,
-                        keyframe: true,
-                        data: Bytes::from_static(b"keyframe"),
-                    },
-                    Sample {
-                        duration: 3000,
-                        keyframe: false,
-                        data: Bytes::from_static(b"delta"),
-                    },
+                    Sample { duration: 3000, keyframe: true, data: Bytes::from_static(b"keyframe") },
+                    Sample { duration: 3000, keyframe: false, data: Bytes::from_static(b"delta") },
                 ],
             },
             TrackRun {
                 track_id: 2,
                 base_decode_time: 4_800_000,
-                samples: vec![Sample {
-                    duration: 1024,
-                    keyframe: true,
-                    data: Bytes::from_static(b"aac!"),
-                }],
+                samples: vec![Sample { duration: 1024, keyframe: true, data: Bytes::from_static(b"aac!") }],
             },
         ];
         let fragment = media_fragment(7, &runs);
@@ -457,17 +393,11 @@ mod tests {
         assert_eq!(input.position() as usize, fragment.len());
         assert_eq!(moof.mfhd.sequence_number, 7);
         assert_eq!(moof.traf.len(), 2);
-        assert_eq!(
-            moof.traf[0].tfdt.as_ref().unwrap().base_media_decode_time,
-            9_000_000
-        );
+        assert_eq!(moof.traf[0].tfdt.as_ref().unwrap().base_media_decode_time, 9_000_000);
         let trun = &moof.traf[0].trun[0];
         assert_eq!(trun.samples.len(), 2);
         assert_eq!(trun.samples.get(0).unwrap().duration, Some(3000));
-        assert_eq!(
-            trun.samples.get(1).unwrap().flags,
-            Some(NON_SYNC_SAMPLE_FLAGS)
-        );
+        assert_eq!(trun.samples.get(1).unwrap().flags, Some(NON_SYNC_SAMPLE_FLAGS));
         // data_offset is relative to the moof start and lands on each track's first sample.
         let moof_len = fragment.len() - mdat.data.len() - 8;
         let offset = trun.data_offset.unwrap() as usize;

@@ -63,6 +63,9 @@ pub struct Frame {
     pub discontinuity: bool,
     /// Program time of capture, in milliseconds since the Unix epoch.
     pub capture_time_ms: i64,
+    /// `capture_time_ms` comes from an RTCP Sender Report (the sender's clock), not from the
+    /// arrival time: only then can tracks be aligned with each other.
+    pub wall_clock_synced: bool,
     /// AVCC for H.264, one raw packet for Opus.
     pub payload: Bytes,
 }
@@ -73,10 +76,8 @@ mod tests {
 
     #[test]
     fn rfc6381_names_profile_and_level_from_sps() {
-        let codec = Codec::H264 {
-            sps: Bytes::from_static(&[0x67, 0x42, 0xc0, 0x1f, 0x00]),
-            pps: Bytes::from_static(&[0x68]),
-        };
+        let codec =
+            Codec::H264 { sps: Bytes::from_static(&[0x67, 0x42, 0xc0, 0x1f, 0x00]), pps: Bytes::from_static(&[0x68]) };
         assert_eq!(codec.rfc6381(), "avc1.42c01f");
         assert_eq!(Codec::Opus { channels: 2 }.rfc6381(), "opus");
     }

@@ -11,5 +11,6 @@ pub mod input;
 pub mod playlist;
 pub mod segmenter;
 pub mod sps;
+pub mod timeline;
 
 pub use input::{Codec, Frame, TrackInfo, TrackKind};

@@ -84,21 +84,11 @@ pub fn format_program_date_time(unix_ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 impl MediaPlaylist {
-    pub fn new(
-        kind: PlaylistKind,
-        part_target_s: f64,
-        segment_target_s: f64,
-        window: usize,
-    ) -> Self {
+    pub fn new(kind: PlaylistKind, part_target_s: f64, segment_target_s: f64, window: usize) -> Self {
         Self {
             kind,
             part_target_s,
@@ -127,21 +117,11 @@ impl MediaPlaylist {
 
     /// The newest complete segment's number.
     pub fn last_complete_msn(&self) -> Option<u64> {
-        self.segments
-            .iter()
-            .rev()
-            .find(|s| s.complete)
-            .map(|s| s.msn)
+        self.segments.iter().rev().find(|s| s.complete).map(|s| s.msn)
     }
 
     /// A new segment begins (it becomes the open one).
-    pub fn start_segment(
-        &mut self,
-        msn: u64,
-        program_time_ms: i64,
-        discontinuity: bool,
-        init_id: u32,
-    ) {
+    pub fn start_segment(&mut self, msn: u64, program_time_ms: i64, discontinuity: bool, init_id: u32) {
         self.segments.push_back(SegmentEntry {
             msn,
             duration_s: 0.0,
@@ -155,12 +135,7 @@ impl MediaPlaylist {
 
     /// A part of the open segment `msn` is ready.
     pub fn add_part(&mut self, msn: u64, part: PartEntry) {
-        if let Some(segment) = self
-            .segments
-            .iter_mut()
-            .rev()
-            .find(|s| s.msn == msn && !s.complete)
-        {
+        if let Some(segment) = self.segments.iter_mut().rev().find(|s| s.msn == msn && !s.complete) {
             segment.duration_s += part.duration_s;
             segment.parts.push(part);
         }
@@ -201,10 +176,10 @@ impl MediaPlaylist {
         }
         match part {
             None => self.segments.iter().any(|s| s.complete && s.msn >= msn),
-            Some(index) => self.segments.iter().any(|s| {
-                s.msn > msn
-                    || (s.msn == msn && (s.complete || s.parts.iter().any(|p| p.index >= index)))
-            }),
+            Some(index) => self
+                .segments
+                .iter()
+                .any(|s| s.msn > msn || (s.msn == msn && (s.complete || s.parts.iter().any(|p| p.index >= index)))),
         }
     }
 
@@ -214,11 +189,7 @@ impl MediaPlaylist {
             return None;
         }
         let last = self.segments.back()?;
-        Some(if last.complete {
-            (last.msn + 1, 0)
-        } else {
-            (last.msn, last.parts.len() as u32)
-        })
+        Some(if last.complete { (last.msn + 1, 0) } else { (last.msn, last.parts.len() as u32) })
     }
 
     /// The media sequence number a client may ask for next, and how far ahead it may block:
@@ -236,11 +207,7 @@ impl MediaPlaylist {
         let _ = writeln!(out, "#EXT-X-VERSION:9");
         let _ = writeln!(out, "#EXT-X-TARGETDURATION:{td}");
         if self.kind == PlaylistKind::Event {
-            let _ = writeln!(
-                out,
-                "#EXT-X-PLAYLIST-TYPE:{}",
-                if self.ended { "VOD" } else { "EVENT" }
-            );
+            let _ = writeln!(out, "#EXT-X-PLAYLIST-TYPE:{}", if self.ended { "VOD" } else { "EVENT" });
         }
         let live = self.kind == PlaylistKind::Live && !self.ended;
         let can_skip_until = 6 * td;
@@ -255,11 +222,7 @@ impl MediaPlaylist {
         }
         let first_msn = self.segments.front().map(|s| s.msn).unwrap_or(0);
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
-        let _ = writeln!(
-            out,
-            "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-            self.discontinuity_sequence
-        );
+        let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", self.discontinuity_sequence);
         let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
 
         // §6.2.5.1: skip the complete segments that end more than CAN-SKIP-UNTIL before the end.
@@ -297,11 +260,7 @@ impl MediaPlaylist {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"init-{}.mp4\"", segment.init_id);
                 current_init = Some(segment.init_id);
             }
-            let _ = writeln!(
-                out,
-                "#EXT-X-PROGRAM-DATE-TIME:{}",
-                format_program_date_time(segment.program_time_ms)
-            );
+            let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_program_date_time(segment.program_time_ms));
             if live && (ends_at >= parts_from || !segment.complete) {
                 for part in &segment.parts {
                     let _ = writeln!(
@@ -310,11 +269,7 @@ impl MediaPlaylist {
                         part.duration_s,
                         segment.msn,
                         part.index,
-                        if part.independent {
-                            ",INDEPENDENT=YES"
-                        } else {
-                            ""
-                        }
+                        if part.independent { ",INDEPENDENT=YES" } else { "" }
                     );
                 }
             }
@@ -324,10 +279,7 @@ impl MediaPlaylist {
             }
         }
         if live && let Some((msn, index)) = self.next_part() {
-            let _ = writeln!(
-                out,
-                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-{msn}.{index}.m4s\""
-            );
+            let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-{msn}.{index}.m4s\"");
         }
         if self.ended {
             let _ = writeln!(out, "#EXT-X-ENDLIST");
@@ -343,11 +295,7 @@ mod tests {
     const T0: i64 = 1_795_555_860_000; // 2026-11-24T21:31:00.000Z
 
     fn part(index: u32, independent: bool) -> PartEntry {
-        PartEntry {
-            index,
-            duration_s: 0.2,
-            independent,
-        }
+        PartEntry { index, duration_s: 0.2, independent }
     }
 
     /// `complete` full segments of 10 parts, then an open one with `open_parts` parts.
@@ -369,10 +317,7 @@ mod tests {
     #[test]
     fn program_date_times_are_rfc3339_utc_with_milliseconds() {
         assert_eq!(format_program_date_time(T0), "2026-11-24T21:31:00.000Z");
-        assert_eq!(
-            format_program_date_time(951_782_400_123),
-            "2000-02-29T00:00:00.123Z"
-        );
+        assert_eq!(format_program_date_time(951_782_400_123), "2000-02-29T00:00:00.123Z");
         assert_eq!(format_program_date_time(0), "1970-01-01T00:00:00.000Z");
     }
 
@@ -383,9 +328,7 @@ mod tests {
             (0..n)
                 .map(|i| {
                     let independent = if i == 0 { ",INDEPENDENT=YES" } else { "" };
-                    format!(
-                        "#EXT-X-PART:DURATION=0.20000,URI=\"part-{msn}.{i}.m4s\"{independent}\n"
-                    )
+                    format!("#EXT-X-PART:DURATION=0.20000,URI=\"part-{msn}.{i}.m4s\"{independent}\n")
                 })
                 .collect()
         };
@@ -411,12 +354,7 @@ mod tests {
         assert!(full.contains("#EXT-X-MEDIA-SEQUENCE:6\n"), "{full}");
         assert_eq!(full.matches("#EXTINF").count(), 6);
         // Parts only for segments ending within 3 × TARGETDURATION (6 s) of the edge (12.2 s).
-        assert!(
-            !full.contains("part-8.")
-                && full.contains("part-9.0.m4s")
-                && full.contains("part-12.0.m4s"),
-            "{full}"
-        );
+        assert!(!full.contains("part-8.") && full.contains("part-9.0.m4s") && full.contains("part-12.0.m4s"), "{full}");
         // 6 complete segments (12 s) + 0.2 s open: none ends 12 s or more before the end.
         assert!(!p.render(Skip::Yes).contains("EXT-X-SKIP"));
         let mut long = MediaPlaylist::new(PlaylistKind::Live, 0.2, 2.0, 10);
@@ -426,10 +364,7 @@ mod tests {
             long.close_segment(msn, 2.0);
         }
         let delta = long.render(Skip::Yes);
-        assert!(
-            delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n"),
-            "{delta}"
-        );
+        assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n"), "{delta}");
         assert_eq!(delta.matches("#EXTINF").count(), 6);
         assert!(delta.contains("#EXT-X-MAP:URI=\"init-1.mp4\""));
     }
@@ -456,19 +391,9 @@ mod tests {
         p.end();
         let text = p.render(Skip::No);
         assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"));
-        assert!(
-            text.contains("#EXT-X-TARGETDURATION:2\n"),
-            "2.4 s rounds to 2"
-        );
-        assert!(
-            text.contains("seg-0.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\"\n"),
-            "{text}"
-        );
-        assert!(
-            !text.contains("EXT-X-PART")
-                && !text.contains("PRELOAD-HINT")
-                && !text.contains("SERVER-CONTROL")
-        );
+        assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "2.4 s rounds to 2");
+        assert!(text.contains("seg-0.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\"\n"), "{text}");
+        assert!(!text.contains("EXT-X-PART") && !text.contains("PRELOAD-HINT") && !text.contains("SERVER-CONTROL"));
         assert!(text.ends_with("seg-1.m4s\n#EXT-X-ENDLIST\n"), "{text}");
         assert!(p.has(99, Some(0)), "after the end nothing blocks");
     }

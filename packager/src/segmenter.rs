@@ -60,17 +60,10 @@ pub struct ProgramTracks {
 
 impl ProgramTracks {
     fn descriptions(&self) -> Vec<TrackDescription> {
-        let mut tracks = vec![TrackDescription {
-            track_id: VIDEO_TRACK_ID,
-            timescale: VIDEO_TIMESCALE,
-            entry: self.video.clone(),
-        }];
+        let mut tracks =
+            vec![TrackDescription { track_id: VIDEO_TRACK_ID, timescale: VIDEO_TIMESCALE, entry: self.video.clone() }];
         if let Some((entry, timescale)) = &self.audio {
-            tracks.push(TrackDescription {
-                track_id: AUDIO_TRACK_ID,
-                timescale: *timescale,
-                entry: entry.clone(),
-            });
+            tracks.push(TrackDescription { track_id: AUDIO_TRACK_ID, timescale: *timescale, entry: entry.clone() });
         }
         tracks
     }
@@ -208,13 +201,8 @@ impl Segmenter {
         }
         self.tracks = Some(tracks);
         self.init_id += 1;
-        let data = Bytes::from(fmp4::init_segment(
-            &self.tracks.as_ref().expect("set above").descriptions(),
-        ));
-        self.events.push_back(Event::Init {
-            id: self.init_id,
-            data,
-        });
+        let data = Bytes::from(fmp4::init_segment(&self.tracks.as_ref().expect("set above").descriptions()));
+        self.events.push_back(Event::Init { id: self.init_id, data });
     }
 
     /// Marks a discontinuity without a change of tracks (e.g. a new presenter with the same
@@ -236,12 +224,7 @@ impl Segmenter {
     /// Places the held frame with the previous frame's duration.
     fn flush_held(&mut self) {
         if let Some(held) = self.held_video.take() {
-            let duration = self
-                .part
-                .video
-                .last()
-                .map(|s| s.duration)
-                .unwrap_or(VIDEO_TIMESCALE / 30);
+            let duration = self.part.video.last().map(|s| s.duration).unwrap_or(VIDEO_TIMESCALE / 30);
             self.place_video(held, duration);
         }
     }
@@ -278,22 +261,12 @@ impl Segmenter {
         if self.part.audio.is_empty() {
             self.part.audio_base = sample.dts;
         } else {
-            let expected = self.part.audio_base
-                + self
-                    .part
-                    .audio
-                    .iter()
-                    .map(|s| u64::from(s.duration))
-                    .sum::<u64>();
+            let expected = self.part.audio_base + self.part.audio.iter().map(|s| u64::from(s.duration)).sum::<u64>();
             if sample.dts < expected {
                 return; // overlaps what is already in the part
             }
         }
-        self.part.audio.push(Sample {
-            duration,
-            keyframe: true,
-            data: sample.data,
-        });
+        self.part.audio.push(Sample { duration, keyframe: true, data: sample.data });
     }
 
     /// Ends the program: the held frame goes out (with the previous frame's duration) and the
@@ -321,11 +294,7 @@ impl Segmenter {
             self.part.video_base = sample.dts;
             self.part.start_dts = Some(sample.dts);
         }
-        self.part.video.push(Sample {
-            duration,
-            keyframe: sample.keyframe,
-            data: sample.data,
-        });
+        self.part.video.push(Sample { duration, keyframe: sample.keyframe, data: sample.data });
     }
 
     /// Decides, before `next` joins, whether the open part or segment closes.
@@ -334,11 +303,7 @@ impl Segmenter {
             return;
         };
         let segment_len = next.dts.saturating_sub(segment.start_dts);
-        let due = ticks(
-            self.config
-                .segment_target_ms
-                .saturating_sub(self.config.part_target_ms),
-        );
+        let due = ticks(self.config.segment_target_ms.saturating_sub(self.config.part_target_ms));
         if segment_len >= due {
             let ask = match segment.keyframe_asked_at {
                 None => true,
@@ -357,12 +322,7 @@ impl Segmenter {
         let Some(part_start) = self.part.start_dts else {
             return;
         };
-        let last = self
-            .part
-            .video
-            .last()
-            .map(|s| u64::from(s.duration))
-            .unwrap_or(0);
+        let last = self.part.video.last().map(|s| u64::from(s.duration)).unwrap_or(0);
         let with_next = next.dts.saturating_sub(part_start) + last;
         if with_next > ticks(self.config.part_target_ms) {
             self.cut(false);
@@ -500,13 +460,7 @@ mod tests {
     /// Feeds `seconds` of 30 fps video (keyframe every `gop` frames) and 48 kHz AAC, in
     /// time order, and collects the events.
     fn run(seconds: u64, gop: u64) -> Vec<Event> {
-        let mut s = Segmenter::new(
-            SegmenterConfig {
-                part_target_ms: 200,
-                segment_target_ms: 2000,
-            },
-            100,
-        );
+        let mut s = Segmenter::new(SegmenterConfig { part_target_ms: 200, segment_target_ms: 2000 }, 100);
         s.set_tracks(tracks(0x1f));
         let mut events = Vec::new();
         let mut next_audio = 0;
@@ -527,80 +481,35 @@ mod tests {
     fn parts_fill_the_part_target_and_segments_start_on_keyframes() {
         let events = run(6, 60);
         assert!(matches!(&events[0], Event::Init { id: 1, .. }));
-        assert!(matches!(
-            &events[1],
-            Event::SegmentStarted {
-                msn: 100,
-                discontinuity: false,
-                init_id: 1,
-                ..
-            }
-        ));
-        let segments: Vec<&SegmentReady> = events
-            .iter()
-            .filter_map(|e| {
-                if let Event::SegmentClosed(s) = e {
-                    Some(s)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        assert_eq!(
-            segments.iter().map(|s| s.msn).collect::<Vec<_>>(),
-            vec![100, 101, 102]
-        );
+        assert!(matches!(&events[1], Event::SegmentStarted { msn: 100, discontinuity: false, init_id: 1, .. }));
+        let segments: Vec<&SegmentReady> =
+            events.iter().filter_map(|e| if let Event::SegmentClosed(s) = e { Some(s) } else { None }).collect();
+        assert_eq!(segments.iter().map(|s| s.msn).collect::<Vec<_>>(), vec![100, 101, 102]);
         for segment in &segments {
-            assert!(
-                (segment.duration_s - 2.0).abs() < 1e-9,
-                "{}",
-                segment.duration_s
-            );
+            assert!((segment.duration_s - 2.0).abs() < 1e-9, "{}", segment.duration_s);
             assert_eq!(segment.parts, 10);
         }
-        let parts: Vec<&PartReady> = events
-            .iter()
-            .filter_map(|e| {
-                if let Event::Part(p) = e {
-                    Some(p)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let parts: Vec<&PartReady> =
+            events.iter().filter_map(|e| if let Event::Part(p) = e { Some(p) } else { None }).collect();
         assert_eq!(parts.len(), 30);
         for part in &parts {
             assert!((part.duration_s - 0.2).abs() < 1e-9, "{part:?}");
             assert_eq!(part.independent, part.index == 0);
         }
         // Keyframes were asked for once per segment, when it reached 1.8 s.
-        assert_eq!(
-            events
-                .iter()
-                .filter(|e| matches!(e, Event::KeyframeWanted))
-                .count(),
-            3
-        );
+        assert_eq!(events.iter().filter(|e| matches!(e, Event::KeyframeWanted)).count(), 3);
         assert_eq!(segments[1].program_time_ms, 1_700_000_000_000 + 2000);
     }
 
     #[test]
     fn a_segment_is_its_parts_and_parses_as_cmaf_fragments() {
         let events = run(3, 60);
-        let Some(Event::SegmentClosed(segment)) =
-            events.iter().find(|e| matches!(e, Event::SegmentClosed(_)))
-        else {
+        let Some(Event::SegmentClosed(segment)) = events.iter().find(|e| matches!(e, Event::SegmentClosed(_))) else {
             panic!()
         };
         let parts: Vec<u8> = events
             .iter()
-            .filter_map(|e| {
-                if let Event::Part(p) = e {
-                    (p.msn == segment.msn).then(|| p.data.to_vec())
-                } else {
-                    None
-                }
-            })
+            .filter_map(|e| if let Event::Part(p) = e { (p.msn == segment.msn).then(|| p.data.to_vec()) } else { None })
             .flatten()
             .collect();
         assert_eq!(&segment.data[..], &parts[..]);
@@ -624,77 +533,38 @@ mod tests {
                 }
             }
         }
-        assert_eq!(
-            video_dts,
-            (0..60).map(|n| n * FRAME).collect::<Vec<_>>(),
-            "continuous video timeline"
-        );
-        assert!(
-            (91..=95).contains(&audio_samples),
-            "2 s of AAC frames: {audio_samples}"
-        );
+        assert_eq!(video_dts, (0..60).map(|n| n * FRAME).collect::<Vec<_>>(), "continuous video timeline");
+        assert!((91..=95).contains(&audio_samples), "2 s of AAC frames: {audio_samples}");
     }
 
     #[test]
     fn without_keyframes_the_segment_grows_and_keeps_asking() {
         let events = run(5, 1000);
-        let asks = events
-            .iter()
-            .filter(|e| matches!(e, Event::KeyframeWanted))
-            .count();
+        let asks = events.iter().filter(|e| matches!(e, Event::KeyframeWanted)).count();
         assert_eq!(asks, 4, "at 1.8 s, then every second");
-        let segments: Vec<&SegmentReady> = events
-            .iter()
-            .filter_map(|e| {
-                if let Event::SegmentClosed(s) = e {
-                    Some(s)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let segments: Vec<&SegmentReady> =
+            events.iter().filter_map(|e| if let Event::SegmentClosed(s) = e { Some(s) } else { None }).collect();
         assert_eq!(segments.len(), 1);
         assert!((segments[0].duration_s - 5.0).abs() < 1e-9);
     }
 
     #[test]
     fn an_early_keyframe_does_not_cut_a_short_segment() {
-        let mut s = Segmenter::new(
-            SegmenterConfig {
-                part_target_ms: 200,
-                segment_target_ms: 2000,
-            },
-            0,
-        );
+        let mut s = Segmenter::new(SegmenterConfig { part_target_ms: 200, segment_target_ms: 2000 }, 0);
         s.set_tracks(tracks(0x1f));
         for n in 0..90 {
             s.push_video(video(n, n == 0 || n == 30 || n == 57));
         }
         let closed: Vec<f64> = std::iter::from_fn(|| s.poll())
-            .filter_map(|e| {
-                if let Event::SegmentClosed(seg) = e {
-                    Some(seg.duration_s)
-                } else {
-                    None
-                }
-            })
+            .filter_map(|e| if let Event::SegmentClosed(seg) = e { Some(seg.duration_s) } else { None })
             .collect();
         assert_eq!(closed.len(), 1);
-        assert!(
-            (closed[0] - 1.9).abs() < 1e-9,
-            "cut at the keyframe of 1.9 s, not at 1.0 s: {closed:?}"
-        );
+        assert!((closed[0] - 1.9).abs() < 1e-9, "cut at the keyframe of 1.9 s, not at 1.0 s: {closed:?}");
     }
 
     #[test]
     fn new_parameters_make_a_discontinuity_with_a_new_init_section() {
-        let mut s = Segmenter::new(
-            SegmenterConfig {
-                part_target_ms: 200,
-                segment_target_ms: 2000,
-            },
-            7,
-        );
+        let mut s = Segmenter::new(SegmenterConfig { part_target_ms: 200, segment_target_ms: 2000 }, 7);
         s.set_tracks(tracks(0x1f));
         for n in 0..20 {
             s.push_video(video(n, n == 0));
@@ -705,41 +575,16 @@ mod tests {
             s.push_video(video(n, n == 21));
         }
         let events: Vec<Event> = std::iter::from_fn(|| s.poll()).collect();
-        let inits: Vec<u32> = events
-            .iter()
-            .filter_map(|e| {
-                if let Event::Init { id, .. } = e {
-                    Some(*id)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let inits: Vec<u32> =
+            events.iter().filter_map(|e| if let Event::Init { id, .. } = e { Some(*id) } else { None }).collect();
         assert_eq!(inits, vec![1, 2]);
-        let closed: Vec<&SegmentReady> = events
-            .iter()
-            .filter_map(|e| {
-                if let Event::SegmentClosed(s) = e {
-                    Some(s)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let closed: Vec<&SegmentReady> =
+            events.iter().filter_map(|e| if let Event::SegmentClosed(s) = e { Some(s) } else { None }).collect();
         assert_eq!(closed.len(), 1);
-        assert_eq!(
-            (closed[0].msn, closed[0].init_id, closed[0].discontinuity),
-            (7, 1, false)
-        );
+        assert_eq!((closed[0].msn, closed[0].init_id, closed[0].discontinuity), (7, 1, false));
         assert!((closed[0].duration_s - 20.0 / 30.0).abs() < 1e-9);
-        assert!(events.iter().any(|e| matches!(
-            e,
-            Event::SegmentStarted {
-                msn: 8,
-                discontinuity: true,
-                init_id: 2,
-                ..
-            }
-        )));
+        assert!(
+            events.iter().any(|e| matches!(e, Event::SegmentStarted { msn: 8, discontinuity: true, init_id: 2, .. }))
+        );
     }
 }

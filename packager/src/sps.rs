@@ -58,11 +58,7 @@ impl BitReader {
 
     fn se(&mut self) -> Option<i32> {
         let k = self.ue()?;
-        Some(if k % 2 == 1 {
-            k.div_ceil(2) as i32
-        } else {
-            -((k / 2) as i32)
-        })
+        Some(if k % 2 == 1 { k.div_ceil(2) as i32 } else { -((k / 2) as i32) })
     }
 }
 
@@ -77,10 +73,7 @@ pub fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
     let level_idc = r.bits(8)? as u8;
     r.ue()?; // seq_parameter_set_id
     let mut chroma_format_idc = 1;
-    if matches!(
-        profile_idc,
-        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
-    ) {
+    if matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
         chroma_format_idc = r.ue()?;
         if chroma_format_idc == 3 {
             r.bit()?; // separate_colour_plane_flag
@@ -147,15 +140,8 @@ pub fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
         _ => (1, 2 - frame_mbs_only),
     };
     let width = (width_mbs * 16).checked_sub(crop_x * (crop_left + crop_right))?;
-    let height = (height_map_units * 16 * (2 - frame_mbs_only))
-        .checked_sub(crop_y * (crop_top + crop_bottom))?;
-    Some(SpsInfo {
-        profile_idc,
-        constraint_flags,
-        level_idc,
-        width,
-        height,
-    })
+    let height = (height_map_units * 16 * (2 - frame_mbs_only)).checked_sub(crop_y * (crop_top + crop_bottom))?;
+    Some(SpsInfo { profile_idc, constraint_flags, level_idc, width, height })
 }
 
 #[cfg(test)]
@@ -166,8 +152,8 @@ mod tests {
     fn reads_the_size_of_real_encoders_sps() {
         // libx264 baseline 320x180 (ffmpeg 9, from tests/data/ffmpeg9_libx264_baseline_320x180.rtp).
         let x264 = [
-            0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0x9f, 0x9f, 0x01, 0x10, 0x00, 0x00, 0x03,
-            0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc8, 0xf1, 0x42, 0xa4, 0x80,
+            0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0x9f, 0x9f, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00,
+            0x03, 0x03, 0xc8, 0xf1, 0x42, 0xa4, 0x80,
         ];
         let info = parse_sps(&x264).unwrap();
         assert_eq!((info.profile_idc, info.level_idc), (0x42, 0x0d));

@@ -7,6 +7,9 @@
 //       Prints {"connection": "...", "frames_sent": n}.
 //       With --restart-after S: S seconds in, performs an ICE restart over PATCH and reports
 //       {"restart": {"remote_ufrag_before", "remote_ufrag_after", "connection"}} too.
+//   node browser.mjs watch <watch page URL> --seconds N [--min-play S]
+//       Plays the LL-HLS program with hls.js until S seconds of media played (or N seconds
+//       passed). Prints hls.js's view: {"current_time", "latency", "playing_date", "errors", ...}.
 //   node browser.mjs play <stage page URL> --min-frames K --seconds N
 //       Plays over WHEP and counts decoded frames (requestVideoFrameCallback) until K frames
 //       or N seconds. Prints {"decoded_frames": n, "connection": "...", "width": w, "height": h}.
@@ -87,8 +90,29 @@ try {
       await window.townhallSession.stop();
       return out;
     });
+  } else if (command === 'watch') {
+    const minPlay = option('min-play', 5);
+    while (Date.now() < deadline) {
+      const played = await page.evaluate(() => window.townhallPlayer?.currentTime ?? 0);
+      if (played >= minPlay) break;
+      await page.waitForTimeout(200);
+    }
+    result = await page.evaluate(() => {
+      const p = window.townhallPlayer;
+      return {
+        current_time: p.currentTime ?? 0,
+        latency: p.latency,
+        playing_date: p.playingDate,
+        now: Date.now(),
+        blocking_reloads: p.blockingReloads,
+        part_loads: p.partLoads,
+        errors: p.errors,
+        fatal: p.fatal,
+        ended: p.ended,
+      };
+    });
   } else {
-    throw new Error(`unknown command ${command}: use publish or play`);
+    throw new Error(`unknown command ${command}: use publish, play or watch`);
   }
 } finally {
   await browser.close();

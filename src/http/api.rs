@@ -42,6 +42,8 @@ pub struct RoomView {
     pub hls_url: String,
     pub publish_page: String,
     pub stage_page: String,
+    pub watch_page: String,
+    pub replay_url: String,
     pub program: Option<String>,
     pub presenters: Vec<PresenterView>,
 }
@@ -49,12 +51,7 @@ pub struct RoomView {
 /// The base URL for links: `server.public_url`, else the request's Host.
 pub fn base_url(state: &SharedState, headers: &HeaderMap) -> String {
     if !state.config.server.public_url.is_empty() {
-        return state
-            .config
-            .server
-            .public_url
-            .trim_end_matches('/')
-            .to_owned();
+        return state.config.server.public_url.trim_end_matches('/').to_owned();
     }
     let host = headers
         .get(header::HOST)
@@ -84,23 +81,19 @@ fn view(room: &Room, base: &str, with_tokens: bool, with_host_token: bool) -> Ro
         hls_url: format!("{base}/hls/{id}/index.m3u8"),
         publish_page: format!("{base}/publish/{id}"),
         stage_page: format!("{base}/stage/{id}"),
+        watch_page: format!("{base}/watch/{id}"),
+        replay_url: format!("{base}/hls/{id}/replay.m3u8"),
         program: stage.program(),
         presenters: stage
             .live_feeds()
             .into_iter()
-            .map(|f| PresenterView {
-                name: f.presenter.clone(),
-                live: true,
-            })
+            .map(|f| PresenterView { name: f.presenter.clone(), live: true })
             .collect(),
     }
 }
 
 fn room_or_404(state: &SharedState, id: &str) -> ApiResult<std::sync::Arc<Room>> {
-    state
-        .rooms
-        .get(id)
-        .ok_or_else(|| Problem::not_found("unknown_room", format!("no room {id:?}")))
+    state.rooms.get(id).ok_or_else(|| Problem::not_found("unknown_room", format!("no room {id:?}")))
 }
 
 fn is_admin(state: &SharedState, headers: &HeaderMap) -> bool {
@@ -108,11 +101,7 @@ fn is_admin(state: &SharedState, headers: &HeaderMap) -> bool {
 }
 
 /// `POST /api/rooms` (admin): 201 with the room, its tokens and URLs.
-pub async fn create_room(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
+pub async fn create_room(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     auth::require(&headers, &[&state.admin_token], "admin token")?;
     let bytes = read_body(&state, body).await?;
     let request: CreateRoom = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -129,46 +118,26 @@ pub async fn create_room(
                 "send the room as Content-Type: application/json (or an empty body)",
             ));
         }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Problem::bad_request("malformed_json", format!("invalid room JSON: {e}"))
-        })?
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Problem::bad_request("malformed_json", format!("invalid room JSON: {e}")))?
     };
-    let room = state
-        .rooms
-        .create(request.id, request.name)
-        .map_err(|e| match e {
-            RoomError::Taken(_) => Problem::new(StatusCode::CONFLICT, "room_exists", e.to_string()),
-            RoomError::InvalidId(_) => Problem::bad_request("invalid_room_id", e.to_string()),
-            RoomError::Io(_) => {
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
-            }
-        })?;
+    let room = state.rooms.create(request.id, request.name).map_err(|e| match e {
+        RoomError::Taken(_) => Problem::new(StatusCode::CONFLICT, "room_exists", e.to_string()),
+        RoomError::InvalidId(_) => Problem::bad_request("invalid_room_id", e.to_string()),
+        RoomError::Io(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+    })?;
+    state.start_program(&room);
     tracing::info!(room = %room.record.id, "room created");
     let base = base_url(&state, &headers);
     let location = format!("/api/rooms/{}", room.record.id);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(view(&room, &base, true, true)),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(view(&room, &base, true, true))).into_response())
 }
 
 /// `GET /api/rooms` (admin).
-pub async fn list_rooms(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-) -> ApiResult<Json<Vec<RoomView>>> {
+pub async fn list_rooms(State(state): State<SharedState>, headers: HeaderMap) -> ApiResult<Json<Vec<RoomView>>> {
     auth::require(&headers, &[&state.admin_token], "admin token")?;
     let base = base_url(&state, &headers);
-    Ok(Json(
-        state
-            .rooms
-            .list()
-            .iter()
-            .map(|r| view(r, &base, true, true))
-            .collect(),
-    ))
+    Ok(Json(state.rooms.list().iter().map(|r| view(r, &base, true, true)).collect()))
 }
 
 /// `GET /api/rooms/{room}` (admin or the room's host token).
@@ -178,11 +147,7 @@ pub async fn get_room(
     headers: HeaderMap,
 ) -> ApiResult<Json<RoomView>> {
     let room = room_or_404(&state, &id)?;
-    auth::require(
-        &headers,
-        &[&state.admin_token, &room.record.host_token],
-        "admin or host token",
-    )?;
+    auth::require(&headers, &[&state.admin_token, &room.record.host_token], "admin or host token")?;
     let admin = is_admin(&state, &headers);
     Ok(Json(view(&room, &base_url(&state, &headers), true, admin)))
 }
@@ -195,20 +160,14 @@ pub async fn delete_room(
 ) -> ApiResult<StatusCode> {
     auth::require(&headers, &[&state.admin_token], "admin token")?;
     match state.rooms.delete(&id) {
-        Ok(Some(_)) => {
+        Ok(Some(room)) => {
             state.ingest.close_room(&id);
+            state.stop_program(&room);
             tracing::info!(room = %id, "room deleted");
             Ok(StatusCode::NO_CONTENT)
         }
-        Ok(None) => Err(Problem::not_found(
-            "unknown_room",
-            format!("no room {id:?}"),
-        )),
-        Err(e) => Err(Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage",
-            e.to_string(),
-        )),
+        Ok(None) => Err(Problem::not_found("unknown_room", format!("no room {id:?}"))),
+        Err(e) => Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())),
     }
 }
 
@@ -226,24 +185,11 @@ pub async fn set_program(
     body: Body,
 ) -> ApiResult<Json<RoomView>> {
     let room = room_or_404(&state, &id)?;
-    auth::require(
-        &headers,
-        &[&state.admin_token, &room.record.host_token],
-        "admin or host token",
-    )?;
+    auth::require(&headers, &[&state.admin_token, &room.record.host_token], "admin or host token")?;
     let bytes = read_body(&state, body).await?;
-    let request: SetProgram = serde_json::from_slice(&bytes).map_err(|e| {
-        Problem::bad_request(
-            "malformed_json",
-            format!("expected {{\"publisher\": \"<name>\"}}: {e}"),
-        )
-    })?;
+    let request: SetProgram = serde_json::from_slice(&bytes)
+        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {{\"publisher\": \"<name>\"}}: {e}")))?;
     room.stage.set_program(&request.publisher)?;
     tracing::info!(room = %id, publisher = %request.publisher, "program switched");
-    Ok(Json(view(
-        &room,
-        &base_url(&state, &headers),
-        true,
-        is_admin(&state, &headers),
-    )))
+    Ok(Json(view(&room, &base_url(&state, &headers), true, is_admin(&state, &headers))))
 }

@@ -23,19 +23,12 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 /// Requires a bearer token equal to one of `accepted`; `what` names it in the error.
 pub fn require(headers: &HeaderMap, accepted: &[&str], what: &str) -> Result<(), Problem> {
     let Some(token) = bearer(headers) else {
-        return Err(Problem::unauthorized(format!(
-            "missing bearer token: send \"Authorization: Bearer <{what}>\""
-        )));
+        return Err(Problem::unauthorized(format!("missing bearer token: send \"Authorization: Bearer <{what}>\"")));
     };
-    if accepted
-        .iter()
-        .any(|a| !a.is_empty() && constant_time_eq(token, a))
-    {
+    if accepted.iter().any(|a| !a.is_empty() && constant_time_eq(token, a)) {
         Ok(())
     } else {
-        Err(Problem::unauthorized(format!(
-            "the bearer token is not a valid {what}"
-        )))
+        Err(Problem::unauthorized(format!("the bearer token is not a valid {what}")))
     }
 }
 

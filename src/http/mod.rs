@@ -8,8 +8,9 @@ mod pages;
 pub mod problem;
 mod signalling;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
@@ -19,9 +20,11 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use townhall_ingest::Ingest;
+use townhall_origin::Origin;
 
 use crate::config::Config;
-use crate::rooms::Rooms;
+use crate::program::{self, ProgramSettings};
+use crate::rooms::{Room, Rooms};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -30,6 +33,29 @@ pub struct AppState {
     pub rooms: Rooms,
     pub ingest: Arc<Ingest>,
     pub http: HttpMetrics,
+    pub origin: Arc<Origin>,
+    pub program_settings: ProgramSettings,
+    /// The program task of each room.
+    pub programs: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+impl AppState {
+    /// Starts a room's program (stage → LL-HLS) and makes the origin serve it.
+    pub fn start_program(&self, room: &Arc<Room>) {
+        self.origin.insert(room.hls.clone());
+        let replay_dir = room.hls.replay_dir.clone().unwrap_or_default();
+        let task = tokio::spawn(program::run(room.stage.clone(), room.hls.clone(), self.program_settings, replay_dir));
+        self.programs.lock().unwrap_or_else(|e| e.into_inner()).insert(room.record.id.clone(), task);
+    }
+
+    /// Stops a room's program: its playlists end; the origin stops serving it.
+    pub fn stop_program(&self, room: &Room) {
+        if let Some(task) = self.programs.lock().unwrap_or_else(|e| e.into_inner()).remove(&room.record.id) {
+            task.abort();
+        }
+        room.hls.end();
+        self.origin.remove(&room.record.id);
+    }
 }
 
 /// Counters of the HTTP side.
@@ -48,34 +74,24 @@ pub fn router(state: SharedState) -> Router {
         .route("/", get(pages::landing))
         .route("/publish/{room}", get(pages::publish))
         .route("/stage/{room}", get(pages::stage))
+        .route("/watch/{room}", get(pages::watch))
+        .nest_service("/hls", townhall_origin::router(state.origin.clone()))
         .route("/assets/{file}", get(pages::asset))
         .route("/favicon.ico", get(pages::favicon))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/rooms", post(api::create_room).get(api::list_rooms))
-        .route(
-            "/api/rooms/{room}",
-            get(api::get_room).delete(api::delete_room),
-        )
+        .route("/api/rooms/{room}", get(api::get_room).delete(api::delete_room))
         .route("/api/rooms/{room}/program", post(api::set_program))
-        .route(
-            "/whip/{room}",
-            post(signalling::whip_post).options(signalling::options_endpoint),
-        )
+        .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))
         .route(
             "/whip/{room}/sessions/{session}",
             axum::routing::patch(signalling::session_patch)
                 .delete(signalling::session_delete)
                 .options(signalling::options_session),
         )
-        .route(
-            "/whep/{room}",
-            post(signalling::whep_post_program).options(signalling::options_endpoint),
-        )
-        .route(
-            "/whep/{room}/{presenter}",
-            post(signalling::whep_post_presenter).options(signalling::options_endpoint),
-        )
+        .route("/whep/{room}", post(signalling::whep_post_program).options(signalling::options_endpoint))
+        .route("/whep/{room}/{presenter}", post(signalling::whep_post_presenter).options(signalling::options_endpoint))
         .route(
             "/whep/{room}/sessions/{session}",
             axum::routing::patch(signalling::session_patch)
@@ -83,32 +99,19 @@ pub fn router(state: SharedState) -> Router {
                 .options(signalling::options_session),
         )
         .fallback(ops::not_found)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            common_headers,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), common_headers))
         .with_state(state)
 }
 
 /// CORS on every response (RFC 9725 §4.8: browsers publish from other origins) and counters.
-async fn common_headers(
-    State(state): State<SharedState>,
-    request: Request<Body>,
-    next: Next,
-) -> Response {
+async fn common_headers(State(state): State<SharedState>, request: Request<Body>, next: Next) -> Response {
     state.http.requests_total.fetch_add(1, Ordering::Relaxed);
     let mut response = next.run(request).await;
     let status = response.status();
     if status.is_client_error() {
-        state
-            .http
-            .responses_4xx_total
-            .fetch_add(1, Ordering::Relaxed);
+        state.http.responses_4xx_total.fetch_add(1, Ordering::Relaxed);
     } else if status.is_server_error() {
-        state
-            .http
-            .responses_5xx_total
-            .fetch_add(1, Ordering::Relaxed);
+        state.http.responses_5xx_total.fetch_add(1, Ordering::Relaxed);
     }
     let headers = response.headers_mut();
     if let Ok(origin) = HeaderValue::from_str(&state.config.server.cors_allow_origin) {

@@ -32,11 +32,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
     state.ingest.metrics.render(&mut out);
     let http = &state.http;
     for (name, help, value) in [
-        (
-            "http_requests_total",
-            "HTTP requests received.",
-            http.requests_total.load(Ordering::Relaxed),
-        ),
+        ("http_requests_total", "HTTP requests received.", http.requests_total.load(Ordering::Relaxed)),
         (
             "http_responses_4xx_total",
             "HTTP responses with a 4xx status.",
@@ -48,10 +44,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
             http.responses_5xx_total.load(Ordering::Relaxed),
         ),
     ] {
-        let _ = writeln!(
-            out,
-            "# HELP townhall_{name} {help}\n# TYPE townhall_{name} counter\ntownhall_{name} {value}"
-        );
+        let _ = writeln!(out, "# HELP townhall_{name} {help}\n# TYPE townhall_{name} counter\ntownhall_{name} {value}");
     }
     let _ = writeln!(
         out,
@@ -64,10 +57,9 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         state.ingest.routed_sessions()
     );
     let mut response = out.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
 }
 

@@ -11,19 +11,14 @@ use crate::rooms::is_valid_name;
 const LANDING: &str = include_str!("../../web/index.html");
 const PUBLISH: &str = include_str!("../../web/publish.html");
 const STAGE: &str = include_str!("../../web/stage.html");
+const WATCH: &str = include_str!("../../web/watch.html");
 
 /// Embedded assets: (name, content type, body).
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "whip.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../web/whip.js"),
-    ),
-    (
-        "style.css",
-        "text/css; charset=utf-8",
-        include_str!("../../web/style.css"),
-    ),
+    ("whip.js", "text/javascript; charset=utf-8", include_str!("../../web/whip.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../../web/style.css")),
+    // hls.js 1.7, installed by `scripts/setup.sh` (npm) and embedded at build time.
+    ("hls.min.js", "text/javascript; charset=utf-8", include_str!("../../node_modules/hls.js/dist/hls.min.js")),
 ];
 
 pub async fn landing() -> Html<&'static str> {
@@ -32,10 +27,7 @@ pub async fn landing() -> Html<&'static str> {
 
 fn room_page(room: &str, template: &'static str) -> Result<Html<String>, Problem> {
     if !is_valid_name(room) {
-        return Err(Problem::bad_request(
-            "invalid_room_id",
-            format!("invalid room id {room:?}"),
-        ));
+        return Err(Problem::bad_request("invalid_room_id", format!("invalid room id {room:?}")));
     }
     Ok(Html(template.replace("{{ROOM}}", room)))
 }
@@ -48,16 +40,16 @@ pub async fn stage(Path(room): Path<String>) -> Result<Html<String>, Problem> {
     room_page(&room, STAGE)
 }
 
+pub async fn watch(Path(room): Path<String>) -> Result<Html<String>, Problem> {
+    room_page(&room, WATCH)
+}
+
 pub async fn asset(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => {
             let mut response = (*body).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             response
         }
         None => Problem::not_found("not_found", format!("no asset {file:?}")).into_response(),

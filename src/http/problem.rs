@@ -26,11 +26,7 @@ struct Body<'a> {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            detail: detail.into(),
-        }
+        Self { status, code, detail: detail.into() }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -57,14 +53,9 @@ impl IntoResponse for Problem {
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -76,24 +67,16 @@ impl From<IngestError> for Problem {
         match err {
             IngestError::MalformedSdp(_) => Problem::bad_request("malformed_sdp", detail),
             IngestError::BadOffer(_) => Problem::bad_request("bad_offer", detail),
-            IngestError::NoUsableCodec(_) => {
-                Problem::new(StatusCode::NOT_ACCEPTABLE, "no_usable_codec", detail)
-            }
+            IngestError::NoUsableCodec(_) => Problem::new(StatusCode::NOT_ACCEPTABLE, "no_usable_codec", detail),
             IngestError::MalformedFragment(_) => Problem::bad_request("malformed_fragment", detail),
-            IngestError::UnusableFragment(_) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unusable_fragment",
-                detail,
-            ),
-            IngestError::StageFull { .. } => {
-                Problem::new(StatusCode::CONFLICT, "stage_full", detail)
+            IngestError::UnusableFragment(_) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unusable_fragment", detail)
             }
+            IngestError::StageFull { .. } => Problem::new(StatusCode::CONFLICT, "stage_full", detail),
             IngestError::UnknownPresenter(_) => Problem::not_found("unknown_presenter", detail),
-            IngestError::RestartNeedsEtag => Problem::new(
-                StatusCode::PRECONDITION_REQUIRED,
-                "if_match_required",
-                detail,
-            ),
+            IngestError::RestartNeedsEtag => {
+                Problem::new(StatusCode::PRECONDITION_REQUIRED, "if_match_required", detail)
+            }
             IngestError::SessionGone => Problem::not_found("unknown_session", detail),
             IngestError::WebRtc(_) | IngestError::Io(_) => {
                 tracing::warn!(%detail, "internal error");

@@ -49,10 +49,7 @@ fn require_content_type(headers: &HeaderMap, expected: &str) -> ApiResult<()> {
     if content_type_is(headers, expected) {
         return Ok(());
     }
-    let got = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("none");
+    let got = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("none");
     Err(Problem::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
@@ -61,10 +58,7 @@ fn require_content_type(headers: &HeaderMap, expected: &str) -> ApiResult<()> {
 }
 
 fn room_or_404(state: &SharedState, id: &str) -> ApiResult<std::sync::Arc<Room>> {
-    state
-        .rooms
-        .get(id)
-        .ok_or_else(|| Problem::not_found("unknown_room", format!("no room {id:?}")))
+    state.rooms.get(id).ok_or_else(|| Problem::not_found("unknown_room", format!("no room {id:?}")))
 }
 
 fn utf8(bytes: &Bytes, what: &str) -> ApiResult<String> {
@@ -96,11 +90,7 @@ fn ice_server_links(state: &SharedState) -> Vec<HeaderValue> {
 /// The presenter named by `?presenter=`, `main` by default.
 fn presenter_param(query: Option<&str>) -> ApiResult<String> {
     let mut presenter = None;
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "presenter" => presenter = Some(value.to_owned()),
@@ -116,9 +106,7 @@ fn presenter_param(query: Option<&str>) -> ApiResult<String> {
     if !is_valid_name(&presenter) {
         return Err(Problem::bad_request(
             "invalid_presenter",
-            format!(
-                "invalid presenter name {presenter:?}: use 1 to 64 of A-Z, a-z, 0-9, '-' and '_'"
-            ),
+            format!("invalid presenter name {presenter:?}: use 1 to 64 of A-Z, a-z, 0-9, '-' and '_'"),
         ));
     }
     Ok(presenter)
@@ -150,28 +138,16 @@ pub async fn whip_post(
     body: Body,
 ) -> ApiResult<Response> {
     let room = room_or_404(&state, &room_id)?;
-    auth::require(
-        &headers,
-        &[&room.record.publish_token, &room.record.host_token],
-        "publish token of this room",
-    )?;
+    auth::require(&headers, &[&room.record.publish_token, &room.record.host_token], "publish token of this room")?;
     let presenter = presenter_param(query.as_deref())?;
     require_content_type(&headers, SDP)?;
     let offer = utf8(&read_body(&state, body).await?, "SDP offer")?;
-    let answered = state
-        .ingest
-        .publish(&room.stage, &presenter, &offer)
-        .inspect_err(|e| {
-            tracing::info!(room = %room_id, %presenter, error = %e, "WHIP offer refused");
-        })?;
+    let answered = state.ingest.publish(&room.stage, &presenter, &offer).inspect_err(|e| {
+        tracing::info!(room = %room_id, %presenter, error = %e, "WHIP offer refused");
+    })?;
     tracing::info!(room = %room_id, %presenter, session = %answered.session.id, "WHIP session created");
     let location = format!("/whip/{room_id}/sessions/{}", answered.session.id);
-    Ok(created(
-        &state,
-        location,
-        answered.session.etag(),
-        answered.answer,
-    ))
+    Ok(created(&state, location, answered.session.etag(), answered.answer))
 }
 
 async fn whep_post(
@@ -184,27 +160,16 @@ async fn whep_post(
 ) -> ApiResult<Response> {
     let room = room_or_404(&state, &room_id)?;
     if query.is_some_and(|q| !q.is_empty()) {
-        return Err(Problem::bad_request(
-            "unknown_parameter",
-            "WHEP takes no query parameters",
-        ));
+        return Err(Problem::bad_request("unknown_parameter", "WHEP takes no query parameters"));
     }
     require_content_type(&headers, SDP)?;
     let offer = utf8(&read_body(&state, body).await?, "SDP offer")?;
-    let answered = state
-        .ingest
-        .play(&room.stage, source.clone(), &offer)
-        .inspect_err(|e| {
-            tracing::info!(room = %room_id, error = %e, "WHEP offer refused");
-        })?;
+    let answered = state.ingest.play(&room.stage, source.clone(), &offer).inspect_err(|e| {
+        tracing::info!(room = %room_id, error = %e, "WHEP offer refused");
+    })?;
     tracing::info!(room = %room_id, ?source, session = %answered.session.id, "WHEP session created");
     let location = format!("/whep/{room_id}/sessions/{}", answered.session.id);
-    Ok(created(
-        &state,
-        location,
-        answered.session.etag(),
-        answered.answer,
-    ))
+    Ok(created(&state, location, answered.session.etag(), answered.answer))
 }
 
 /// `POST /whep/{room}`: play the room's program.
@@ -227,20 +192,9 @@ pub async fn whep_post_presenter(
     body: Body,
 ) -> ApiResult<Response> {
     if !is_valid_name(&presenter) {
-        return Err(Problem::bad_request(
-            "invalid_presenter",
-            format!("invalid presenter name {presenter:?}"),
-        ));
+        return Err(Problem::bad_request("invalid_presenter", format!("invalid presenter name {presenter:?}")));
     }
-    whep_post(
-        state,
-        room_id,
-        PlaySource::Presenter(presenter),
-        query,
-        headers,
-        body,
-    )
-    .await
+    whep_post(state, room_id, PlaySource::Presenter(presenter), query, headers, body).await
 }
 
 /// Finds a session of the room, checking the endpoint kind and, for WHIP, the token.
@@ -254,22 +208,13 @@ fn session_for(
     let room = room_or_404(state, room_id)?;
     let whip = uri.path().starts_with("/whip/");
     if whip {
-        auth::require(
-            headers,
-            &[&room.record.publish_token, &room.record.host_token],
-            "publish token of this room",
-        )?;
+        auth::require(headers, &[&room.record.publish_token, &room.record.host_token], "publish token of this room")?;
     }
     state
         .ingest
         .session(session_id)
         .filter(|s| s.room == room_id && s.presenter.is_some() == whip)
-        .ok_or_else(|| {
-            Problem::not_found(
-                "unknown_session",
-                format!("no session {session_id:?} in room {room_id:?}"),
-            )
-        })
+        .ok_or_else(|| Problem::not_found("unknown_session", format!("no session {session_id:?} in room {room_id:?}")))
 }
 
 /// `PATCH /wh{i,e}p/{room}/sessions/{id}`: trickle ICE or ICE restart (RFC 9725 §4.3).
@@ -282,11 +227,7 @@ pub async fn session_patch(
 ) -> ApiResult<Response> {
     let session = session_for(&state, &uri, &room_id, &session_id, &headers)?;
     require_content_type(&headers, SDPFRAG)?;
-    let Some(if_match) = headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-    else {
+    let Some(if_match) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::trim) else {
         return Err(Problem::new(
             StatusCode::PRECONDITION_REQUIRED,
             "if_match_required",
@@ -298,14 +239,11 @@ pub async fn session_patch(
         return Err(Problem::new(
             StatusCode::PRECONDITION_FAILED,
             "etag_mismatch",
-            format!(
-                "If-Match {if_match} does not match the session's ETag (an ICE restart may have changed it)"
-            ),
+            format!("If-Match {if_match} does not match the session's ETag (an ICE restart may have changed it)"),
         ));
     }
-    let text = String::from_utf8(read_body(&state, body).await?.to_vec()).map_err(|_| {
-        Problem::bad_request("malformed_fragment", "the SDP fragment is not UTF-8 text")
-    })?;
+    let text = String::from_utf8(read_body(&state, body).await?.to_vec())
+        .map_err(|_| Problem::bad_request("malformed_fragment", "the SDP fragment is not UTF-8 text"))?;
     let fragment = sdp::parse_fragment(&text)?;
     let allow_restart = if_match != "*";
     match session.patch(fragment, allow_restart).await? {
@@ -339,18 +277,12 @@ fn preflight(methods: &'static str, accept_post: bool, state: &SharedState) -> R
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
     headers.insert(header::ALLOW, HeaderValue::from_static(methods));
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(methods),
-    );
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("Authorization, Content-Type, If-Match"),
     );
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("86400"),
-    );
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
     if accept_post {
         headers.insert("accept-post", HeaderValue::from_static(SDP));
         for link in ice_server_links(state) {

@@ -34,11 +34,7 @@ impl Server {
 
     /// Starts the binary with extra `TOWNHALL_*` variables.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
-        let data_dir = std::env::temp_dir().join(format!(
-            "townhall-test-{}-{}",
-            std::process::id(),
-            rand_suffix()
-        ));
+        let data_dir = std::env::temp_dir().join(format!("townhall-test-{}-{}", std::process::id(), rand_suffix()));
         Self::start_in(data_dir, env)
     }
 
@@ -48,20 +44,10 @@ impl Server {
         let log = data_dir.join("server.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_townhall"));
         command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--udp-listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--udp-listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .env("TOWNHALL_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env(
-                "TOWNHALL_LOG",
-                "info,townhall_ingest=debug,rtc=warn,rtc_ice=warn,rtc_dtls=error",
-            )
+            .env("TOWNHALL_LOG", "info,townhall_ingest=debug,rtc=warn,rtc_ice=warn,rtc_dtls=error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -86,40 +72,21 @@ impl Server {
                 }
             }
         });
-        let (http, udp) = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("townhall did not start within 30 s");
-        Server {
-            child,
-            http,
-            udp,
-            data_dir,
-            log,
-        }
+        let (http, udp) = rx.recv_timeout(Duration::from_secs(30)).expect("townhall did not start within 30 s");
+        Server { child, http, udp, data_dir, log }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
     }
 
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Response {
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
         http(self.http, method, path, headers, body)
     }
 
     /// Creates a room with the admin token.
     pub fn create_room(&self) -> Room {
-        let r = self.request(
-            "POST",
-            "/api/rooms",
-            &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
-            b"",
-        );
+        let r = self.request("POST", "/api/rooms", &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))], b"");
         assert_eq!(r.status, 201, "{}", r.text());
         let json = r.json();
         Room {
@@ -141,12 +108,7 @@ impl Server {
     }
 
     /// Waits until `condition` holds, polling; panics with `what` after `timeout`.
-    pub fn wait_for(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut condition: impl FnMut(&Server) -> bool,
-    ) {
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut condition: impl FnMut(&Server) -> bool) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if condition(self) {
@@ -154,10 +116,7 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "timed out after {timeout:?} waiting for {what}; server log: {}",
-            self.log.display()
-        );
+        panic!("timed out after {timeout:?} waiting for {what}; server log: {}", self.log.display());
     }
 
     /// Stops the server (SIGKILL) and keeps its data dir; returns the dir.
@@ -205,18 +164,11 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn headers_named(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
     }
 
     pub fn text(&self) -> String {
@@ -224,19 +176,13 @@ impl Response {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     /// Asserts a problem+json error with this status and code.
     pub fn assert_problem(&self, status: u16, code: &str) -> serde_json::Value {
         assert_eq!(self.status, status, "{}", self.text());
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{}",
-            self.text()
-        );
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text());
         let json = self.json();
         assert_eq!(json["code"], code, "{json}");
         assert_eq!(json["status"], status);
@@ -246,21 +192,11 @@ impl Response {
 }
 
 /// A minimal HTTP/1.1 client (one request per connection).
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Response {
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         request += &format!("{k}: {v}\r\n");
     }
@@ -273,36 +209,19 @@ pub fn http(
 }
 
 fn parse_response(raw: &[u8]) -> Response {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("HTTP response head");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP response head");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect();
+    let status: u16 = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))).collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     if chunked {
         let mut out = Vec::new();
         let mut rest = &body[..];
         while let Some(pos) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[..pos]).unwrap().trim(), 16)
-                .unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..pos]).unwrap().trim(), 16).unwrap();
             if size == 0 {
                 break;
             }
@@ -311,31 +230,20 @@ fn parse_response(raw: &[u8]) -> Response {
         }
         body = out;
     }
-    Response {
-        status,
-        headers,
-        body,
-    }
+    Response { status, headers, body }
 }
 
 /// The Python of the venv `scripts/setup.sh` made.
 pub fn python() -> PathBuf {
     let p = root().join(".venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/setup.sh first",
-        p.display()
-    );
+    assert!(p.exists(), "{} missing: run scripts/setup.sh first", p.display());
     p
 }
 
 /// ffmpeg 9 (with the WHIP muxer) from imageio-ffmpeg.
 pub fn ffmpeg() -> PathBuf {
     let out = Command::new(python())
-        .args([
-            "-c",
-            "import imageio_ffmpeg as i; print(i.get_ffmpeg_exe())",
-        ])
+        .args(["-c", "import imageio_ffmpeg as i; print(i.get_ffmpeg_exe())"])
         .output()
         .expect("imageio_ffmpeg");
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
@@ -357,16 +265,8 @@ impl Client {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {name} ({}): {e}; run scripts/setup.sh",
-                    program.display()
-                )
-            });
-        Client {
-            child,
-            name: name.to_owned(),
-        }
+            .unwrap_or_else(|e| panic!("cannot start {name} ({}): {e}; run scripts/setup.sh", program.display()));
+        Client { child, name: name.to_owned() }
     }
 
     /// Waits for exit (at most `timeout`) and parses the last stdout line as JSON.
@@ -375,12 +275,7 @@ impl Client {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut out = String::new();
-                self.child
-                    .stdout
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut out)
-                    .unwrap();
+                self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
                 assert!(status.success(), "{} failed ({status}): {out}", self.name);
                 let last = out
                     .lines()
@@ -389,11 +284,7 @@ impl Client {
                     .unwrap_or_else(|| panic!("{}: no JSON in {out:?}", self.name));
                 return serde_json::from_str(last).unwrap();
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not finish within {timeout:?}",
-                self.name
-            );
+            assert!(Instant::now() < deadline, "{} did not finish within {timeout:?}", self.name);
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -496,33 +387,16 @@ fn node() -> PathBuf {
 pub fn chromium_publish(server: &Server, room: &Room, presenter: &str, seconds: u32) -> Client {
     // The presenter name is typed into the page's field through the query-less page: the
     // page's default is "main"; other names go through the URL fragment.
-    let url = server.url(&format!(
-        "/publish/{}#token={}&presenter={presenter}",
-        room.id, room.publish_token
-    ));
+    let url = server.url(&format!("/publish/{}#token={}&presenter={presenter}", room.id, room.publish_token));
     Client::spawn(
         "Chromium publisher",
         &node(),
-        &[
-            "scripts/clients/browser.mjs",
-            "publish",
-            &url,
-            "--seconds",
-            &seconds.to_string(),
-        ],
+        &["scripts/clients/browser.mjs", "publish", &url, "--seconds", &seconds.to_string()],
     )
 }
 
-pub fn chromium_play(
-    server: &Server,
-    room: &Room,
-    presenter: Option<&str>,
-    seconds: u32,
-    min_frames: u32,
-) -> Client {
-    let query = presenter
-        .map(|p| format!("&presenter={p}"))
-        .unwrap_or_default();
+pub fn chromium_play(server: &Server, room: &Room, presenter: Option<&str>, seconds: u32, min_frames: u32) -> Client {
+    let query = presenter.map(|p| format!("&presenter={p}")).unwrap_or_default();
     let url = server.url(&format!("/stage/{}?autoplay{query}", room.id));
     Client::spawn(
         "Chromium player",

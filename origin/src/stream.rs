@@ -1,0 +1,209 @@
+//! One room's program as the origin keeps it: the live playlist (sliding window, parts), the
+//! replay playlist (EVENT, then VOD), init sections, parts and segments; and the version
+//! counter that blocking requests wait on (one wake-up per change, however many wait).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use townhall_packager::playlist::{MediaPlaylist, PartEntry, PlaylistKind, Skip};
+use townhall_packager::segmenter::Event;
+
+/// How the multivariant playlist describes the one rendition.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RenditionInfo {
+    /// RFC 6381 codecs, e.g. `avc1.42c01f,mp4a.40.2`.
+    pub codecs: String,
+    pub width: u32,
+    pub height: u32,
+    /// Peak bits per second (BANDWIDTH).
+    pub bandwidth: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    live: MediaPlaylist,
+    replay: MediaPlaylist,
+    rendition: Option<RenditionInfo>,
+    inits: HashMap<u32, Bytes>,
+    parts: BTreeMap<(u64, u32), Bytes>,
+    segments: BTreeMap<u64, Bytes>,
+    started: bool,
+}
+
+/// A room's HLS program.
+#[derive(Debug)]
+pub struct HlsStream {
+    pub room: String,
+    state: Mutex<State>,
+    version: watch::Sender<u64>,
+    /// Where replay segments are kept (written by the program task before they are listed).
+    pub replay_dir: Option<PathBuf>,
+}
+
+/// Limits of what a stream keeps in memory.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    pub part_target_s: f64,
+    pub segment_target_s: f64,
+    /// Complete segments in the live playlist (and in memory).
+    pub live_window: usize,
+}
+
+impl HlsStream {
+    pub fn new(room: impl Into<String>, limits: StreamLimits, replay_dir: Option<PathBuf>) -> Self {
+        Self {
+            room: room.into(),
+            state: Mutex::new(State {
+                live: MediaPlaylist::new(
+                    PlaylistKind::Live,
+                    limits.part_target_s,
+                    limits.segment_target_s,
+                    limits.live_window,
+                ),
+                replay: MediaPlaylist::new(
+                    PlaylistKind::Event,
+                    limits.part_target_s,
+                    limits.segment_target_s,
+                    usize::MAX,
+                ),
+                rendition: None,
+                inits: HashMap::new(),
+                parts: BTreeMap::new(),
+                segments: BTreeMap::new(),
+                started: false,
+            }),
+            version: watch::channel(0).0,
+            replay_dir,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Changes to wait on.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    pub fn set_rendition(&self, info: RenditionInfo) {
+        self.state().rendition = Some(info);
+    }
+
+    pub fn rendition(&self) -> Option<RenditionInfo> {
+        self.state().rendition.clone()
+    }
+
+    /// Whether the program has started (a first segment exists).
+    pub fn is_started(&self) -> bool {
+        self.state().started
+    }
+
+    /// Applies one segmenter event (except `SegmentClosed` for the replay, which waits for
+    /// [`segment_persisted`](Self::segment_persisted)).
+    pub fn apply(&self, event: &Event) {
+        let mut state = self.state();
+        match event {
+            Event::Init { id, data } => {
+                state.inits.insert(*id, data.clone());
+            }
+            Event::SegmentStarted { msn, program_time_ms, discontinuity, init_id } => {
+                state.live.start_segment(*msn, *program_time_ms, *discontinuity, *init_id);
+                state.started = true;
+            }
+            Event::Part(part) => {
+                state.parts.insert((part.msn, part.index), part.data.clone());
+                state.live.add_part(
+                    part.msn,
+                    PartEntry { index: part.index, duration_s: part.duration_s, independent: part.independent },
+                );
+            }
+            Event::SegmentClosed(segment) => {
+                state.segments.insert(segment.msn, segment.data.clone());
+                state.live.close_segment(segment.msn, segment.duration_s);
+                // Forget what fell out of the live window.
+                let first = state.live.segments().next().map(|s| s.msn);
+                if let Some(first) = first {
+                    state.parts.retain(|(msn, _), _| *msn >= first);
+                    state.segments.retain(|msn, _| *msn >= first);
+                }
+            }
+            Event::KeyframeWanted => return,
+        }
+        drop(state);
+        self.bump();
+    }
+
+    /// A closed segment is durable: the replay playlist may list it.
+    pub fn segment_persisted(
+        &self,
+        msn: u64,
+        program_time_ms: i64,
+        discontinuity: bool,
+        init_id: u32,
+        duration_s: f64,
+    ) {
+        let mut state = self.state();
+        state.replay.start_segment(msn, program_time_ms, discontinuity, init_id);
+        state.replay.close_segment(msn, duration_s);
+        drop(state);
+        self.bump();
+    }
+
+    /// The program ended: both playlists get ENDLIST.
+    pub fn end(&self) {
+        let mut state = self.state();
+        state.live.end();
+        state.replay.end();
+        drop(state);
+        self.bump();
+    }
+
+    pub fn render_live(&self, skip: Skip) -> String {
+        self.state().live.render(skip)
+    }
+
+    pub fn render_replay(&self) -> String {
+        self.state().replay.render(Skip::No)
+    }
+
+    /// TARGETDURATION of the live playlist, in seconds.
+    pub fn target_duration(&self) -> u64 {
+        self.state().live.target_duration()
+    }
+
+    pub fn live_has(&self, msn: u64, part: Option<u32>) -> bool {
+        self.state().live.has(msn, part)
+    }
+
+    pub fn live_edge(&self) -> Option<(u64, Option<u32>)> {
+        self.state().live.edge()
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.state().live.is_ended()
+    }
+
+    pub fn next_part(&self) -> Option<(u64, u32)> {
+        self.state().live.next_part()
+    }
+
+    pub fn init(&self, id: u32) -> Option<Bytes> {
+        self.state().inits.get(&id).cloned()
+    }
+
+    pub fn part(&self, msn: u64, index: u32) -> Option<Bytes> {
+        self.state().parts.get(&(msn, index)).cloned()
+    }
+
+    pub fn segment(&self, msn: u64) -> Option<Bytes> {
+        self.state().segments.get(&msn).cloned()
+    }
+}

@@ -1,0 +1,294 @@
+//! The program of one room, from the stage's frame bus to the origin: follows the presenter on
+//! the program, maps frames onto the program timeline, transcodes Opus to AAC, cuts CMAF parts
+//! and segments, writes segments to the replay directory, and hands everything to the room's
+//! `HlsStream`. This file is the async shell; the decisions live in the packager's sans-IO
+//! cores (`timeline`, `segmenter`, `aac`).
+//!
+//! Decided here:
+//! - The program starts once the presenter's video has a Sender Report (so audio and video can
+//!   be aligned), or after `hls.sender_report_wait_ms` without one.
+//! - The program has an audio track if the presenter sent audio before its first keyframe.
+//! - A switch of presenter, a reconnection (a jump of more than 5 s in RTP time) or frames lost
+//!   on the bus start a new epoch: EXT-X-DISCONTINUITY, a new init section if the parameters
+//!   differ, and a keyframe request to the presenter.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast::error::RecvError;
+use townhall_ingest::{Stage, StageFrame};
+use townhall_origin::{HlsStream, RenditionInfo};
+use townhall_packager::aac::{AAC_FRAME_SAMPLES, OpusToAac};
+use townhall_packager::fmp4::{SampleEntry, aac_lc_audio_specific_config};
+use townhall_packager::segmenter::{Event, ProgramTracks, Segmenter, SegmenterConfig, TimedSample};
+use townhall_packager::sps::parse_sps;
+use townhall_packager::timeline::ProgramTimeline;
+use townhall_packager::{Codec, TrackKind};
+
+/// Settings of every room's program (from the `[hls]` config section).
+#[derive(Debug, Clone, Copy)]
+pub struct ProgramSettings {
+    pub part_target_ms: u32,
+    pub segment_target_ms: u32,
+    pub aac_bitrate: u32,
+    pub sender_report_wait: Duration,
+}
+
+/// RTP time jumps larger than this (90 kHz) mean a new session: a new epoch.
+const EPOCH_JUMP_TICKS: u64 = 5 * 90_000;
+
+struct Program {
+    stage: Arc<Stage>,
+    stream: Arc<HlsStream>,
+    settings: ProgramSettings,
+    replay_dir: PathBuf,
+    presenter: Option<String>,
+    segmenter: Segmenter,
+    timeline: ProgramTimeline,
+    transcoder: Option<OpusToAac>,
+    /// Capture time of the first Opus sample fed to the transcoder of this epoch.
+    first_opus_capture_ms: i64,
+    audio_seen: bool,
+    waiting_since: Option<Instant>,
+    last_video_pts: Option<u64>,
+    segment_bytes: u64,
+}
+
+/// Runs a room's program until the stage's frame bus closes (the room was deleted).
+pub async fn run(stage: Arc<Stage>, stream: Arc<HlsStream>, settings: ProgramSettings, replay_dir: PathBuf) {
+    if let Err(err) = tokio::fs::create_dir_all(&replay_dir).await {
+        tracing::error!(room = %stage.room, dir = %replay_dir.display(), %err, "cannot create the replay directory");
+    }
+    let mut frames = stage.subscribe_frames();
+    let mut program_changes = stage.watch_program();
+    let config =
+        SegmenterConfig { part_target_ms: settings.part_target_ms, segment_target_ms: settings.segment_target_ms };
+    let mut program = Program {
+        presenter: program_changes.borrow().as_ref().map(|f| f.presenter.clone()),
+        stage,
+        stream,
+        settings,
+        replay_dir,
+        segmenter: Segmenter::new(config, 0),
+        timeline: ProgramTimeline::new(),
+        transcoder: None,
+        first_opus_capture_ms: 0,
+        audio_seen: false,
+        waiting_since: None,
+        last_video_pts: None,
+        segment_bytes: 0,
+    };
+    loop {
+        tokio::select! {
+            changed = program_changes.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let presenter = program_changes.borrow_and_update().as_ref().map(|f| f.presenter.clone());
+                if presenter != program.presenter {
+                    tracing::info!(room = %program.stage.room, from = ?program.presenter, to = ?presenter, "program switch");
+                    program.presenter = presenter;
+                    program.new_epoch();
+                }
+            }
+            frame = frames.recv() => match frame {
+                Ok(frame) => program.on_frame(frame),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(room = %program.stage.room, frames = n, "program fell behind the frame bus");
+                    program.new_epoch();
+                }
+                Err(RecvError::Closed) => break,
+            },
+        }
+        program.drain().await;
+    }
+    program.segmenter.finish();
+    program.drain().await;
+    program.stream.end();
+}
+
+impl Program {
+    fn request_keyframe(&self) {
+        if let Some(feed) = self.presenter.as_deref().and_then(|p| self.stage.feed(p)) {
+            feed.request_keyframe();
+        }
+    }
+
+    fn new_epoch(&mut self) {
+        self.timeline.new_epoch();
+        self.segmenter.discontinuity();
+        self.transcoder = None;
+        self.audio_seen = false;
+        self.waiting_since = None;
+        self.last_video_pts = None;
+        self.request_keyframe();
+    }
+
+    fn on_frame(&mut self, stage_frame: StageFrame) {
+        if self.presenter.as_deref() != Some(stage_frame.presenter.as_str()) {
+            return;
+        }
+        let StageFrame { track, frame, .. } = stage_frame;
+        match track.kind {
+            TrackKind::Video => {
+                let Codec::H264 { sps, pps } = &track.codec else {
+                    return;
+                };
+                if let Some(last) = self.last_video_pts
+                    && frame.pts.abs_diff(last) > EPOCH_JUMP_TICKS
+                {
+                    tracing::info!(room = %self.stage.room, "presenter's RTP time jumped: new epoch");
+                    self.new_epoch();
+                }
+                if !self.timeline.is_anchored() {
+                    if !frame.keyframe {
+                        return;
+                    }
+                    let waited = self.waiting_since.get_or_insert_with(Instant::now).elapsed();
+                    if !frame.wall_clock_synced && waited < self.settings.sender_report_wait {
+                        return;
+                    }
+                    let Some(info) = parse_sps(sps) else {
+                        tracing::warn!(room = %self.stage.room, "unreadable SPS: waiting for the next keyframe");
+                        return;
+                    };
+                    let audio = self.audio_seen.then(|| {
+                        (
+                            SampleEntry::Aac {
+                                sample_rate: 48_000,
+                                channels: 2,
+                                audio_specific_config: aac_lc_audio_specific_config(48_000, 2),
+                                bitrate: self.settings.aac_bitrate,
+                            },
+                            48_000,
+                        )
+                    });
+                    let codecs = if audio.is_some() {
+                        format!("{},mp4a.40.2", track.codec.rfc6381())
+                    } else {
+                        track.codec.rfc6381()
+                    };
+                    self.segmenter.set_tracks(ProgramTracks {
+                        video: SampleEntry::Avc {
+                            sps: sps.clone(),
+                            pps: pps.clone(),
+                            width: info.width as u16,
+                            height: info.height as u16,
+                        },
+                        audio,
+                    });
+                    let bandwidth = self.stream.rendition().map(|r| r.bandwidth).unwrap_or(2_500_000);
+                    self.stream.set_rendition(RenditionInfo {
+                        codecs,
+                        width: info.width,
+                        height: info.height,
+                        bandwidth,
+                    });
+                }
+                let Some(dts) = self.timeline.video_dts(frame.pts, frame.capture_time_ms, frame.keyframe) else {
+                    return;
+                };
+                self.last_video_pts = Some(frame.pts);
+                self.segmenter.push_video(TimedSample {
+                    dts,
+                    duration: None,
+                    keyframe: frame.keyframe,
+                    program_time_ms: frame.capture_time_ms,
+                    data: frame.payload,
+                });
+            }
+            TrackKind::Audio => {
+                self.audio_seen = true;
+                if !self.timeline.is_anchored() {
+                    return;
+                }
+                if self.transcoder.is_none() {
+                    match OpusToAac::new(self.settings.aac_bitrate) {
+                        Ok(t) => self.transcoder = Some(t),
+                        Err(err) => {
+                            tracing::error!(room = %self.stage.room, %err, "no AAC encoder: the program has no audio");
+                            return;
+                        }
+                    }
+                    self.first_opus_capture_ms = frame.capture_time_ms;
+                }
+                let Some(transcoder) = self.transcoder.as_mut() else {
+                    return;
+                };
+                let aac = match transcoder.push(&frame.payload, frame.pts) {
+                    Ok(aac) => aac,
+                    Err(err) => {
+                        tracing::debug!(room = %self.stage.room, %err, "Opus packet not transcoded");
+                        return;
+                    }
+                };
+                for aac_frame in aac {
+                    let capture = self.first_opus_capture_ms + (aac_frame.pts * 1000 / 48_000) as i64;
+                    if let Some(dts) = self.timeline.audio_dts(aac_frame.pts, capture, AAC_FRAME_SAMPLES) {
+                        self.segmenter.push_audio(TimedSample {
+                            dts,
+                            duration: Some(AAC_FRAME_SAMPLES),
+                            keyframe: true,
+                            program_time_ms: capture,
+                            data: aac_frame.data,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands the segmenter's events to the origin; segments go to disk before the replay
+    /// playlist names them.
+    async fn drain(&mut self) {
+        while let Some(event) = self.segmenter.poll() {
+            match &event {
+                Event::KeyframeWanted => {
+                    self.request_keyframe();
+                    continue;
+                }
+                Event::Init { id, data } => {
+                    let path = self.replay_dir.join(format!("init-{id}.mp4"));
+                    if let Err(err) = write_atomically(path, data.to_vec()).await {
+                        tracing::warn!(room = %self.stage.room, %err, "init section not written");
+                    }
+                }
+                Event::Part(part) => self.segment_bytes += part.data.len() as u64,
+                _ => {}
+            }
+            self.stream.apply(&event);
+            if let Event::SegmentClosed(segment) = event {
+                tracing::debug!(room = %self.stage.room, msn = segment.msn, duration = segment.duration_s, "segment closed");
+                if segment.duration_s > 0.0
+                    && let Some(mut info) = self.stream.rendition()
+                {
+                    let bits_per_second = (self.segment_bytes as f64 * 8.0 / segment.duration_s) as u64;
+                    info.bandwidth = info.bandwidth.max(bits_per_second * 5 / 4);
+                    self.stream.set_rendition(info);
+                }
+                self.segment_bytes = 0;
+                let path = self.replay_dir.join(format!("seg-{}.m4s", segment.msn));
+                match write_atomically(path, segment.data.to_vec()).await {
+                    Ok(()) => self.stream.segment_persisted(
+                        segment.msn,
+                        segment.program_time_ms,
+                        segment.discontinuity,
+                        segment.init_id,
+                        segment.duration_s,
+                    ),
+                    Err(err) => {
+                        tracing::error!(room = %self.stage.room, msn = segment.msn, %err, "segment not written: left out of the replay")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes through a temporary file and a rename, so a crash never leaves half a segment.
+async fn write_atomically(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || crate::rooms::write_atomically(&path, &bytes))
+        .await
+        .map_err(std::io::Error::other)?
+}
