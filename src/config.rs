@@ -25,7 +25,8 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HlsConfig {
-    /// PART-TARGET in milliseconds: the length of LL-HLS parts.
+    /// Length of LL-HLS parts in milliseconds; PART-TARGET is declared 5 % above it, so that
+    /// jittery WebRTC frame times never make a part exceed it.
     pub part_target_ms: u32,
     /// Wanted segment length in milliseconds; the presenter is asked for a keyframe (PLI) when
     /// a segment is due.

@@ -51,12 +51,20 @@ struct Program {
     first_opus_capture_ms: i64,
     audio_seen: bool,
     waiting_since: Option<Instant>,
+    last_keyframe_request: Option<Instant>,
     last_video_pts: Option<u64>,
     segment_bytes: u64,
 }
 
-/// Runs a room's program until the stage's frame bus closes (the room was deleted).
-pub async fn run(stage: Arc<Stage>, stream: Arc<HlsStream>, settings: ProgramSettings, replay_dir: PathBuf) {
+/// Runs a room's program until `stop` is notified (the event ended) or the stage's frame bus
+/// closes; then the last segment is closed and both playlists end.
+pub async fn run(
+    stage: Arc<Stage>,
+    stream: Arc<HlsStream>,
+    settings: ProgramSettings,
+    replay_dir: PathBuf,
+    stop: Arc<tokio::sync::Notify>,
+) {
     if let Err(err) = tokio::fs::create_dir_all(&replay_dir).await {
         tracing::error!(room = %stage.room, dir = %replay_dir.display(), %err, "cannot create the replay directory");
     }
@@ -76,11 +84,13 @@ pub async fn run(stage: Arc<Stage>, stream: Arc<HlsStream>, settings: ProgramSet
         first_opus_capture_ms: 0,
         audio_seen: false,
         waiting_since: None,
+        last_keyframe_request: None,
         last_video_pts: None,
         segment_bytes: 0,
     };
     loop {
         tokio::select! {
+            _ = stop.notified() => break,
             changed = program_changes.changed() => {
                 if changed.is_err() {
                     break;
@@ -142,11 +152,14 @@ impl Program {
                     self.new_epoch();
                 }
                 if !self.timeline.is_anchored() {
-                    if !frame.keyframe {
-                        return;
-                    }
                     let waited = self.waiting_since.get_or_insert_with(Instant::now).elapsed();
-                    if !frame.wall_clock_synced && waited < self.settings.sender_report_wait {
+                    let synced = frame.wall_clock_synced || waited >= self.settings.sender_report_wait;
+                    if !frame.keyframe || !synced {
+                        // WebRTC encoders send keyframes only when asked: ask, once a second.
+                        if self.last_keyframe_request.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                            self.last_keyframe_request = Some(Instant::now());
+                            self.request_keyframe();
+                        }
                         return;
                     }
                     let Some(info) = parse_sps(sps) else {

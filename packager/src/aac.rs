@@ -64,6 +64,8 @@ fn stereo_planar() -> Sample {
 impl OpusToAac {
     pub fn new(bitrate: u32) -> Result<Self, AacError> {
         ffmpeg::init()?;
+        // libav's own notes (encoder statistics at close) are not ours to print.
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Error);
         let opus = ffmpeg::decoder::find(codec::Id::OPUS).ok_or(AacError::MissingCodec("opus decoder"))?;
         let mut context = codec::context::Context::new_with_codec(opus);
         // SAFETY: plain field writes on a context we own, before it is opened.

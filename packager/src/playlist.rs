@@ -7,8 +7,9 @@
 //! `part-{msn}.{index}.m4s`. Decided here:
 //! - PART-HOLD-BACK is 3 × PART-TARGET and HOLD-BACK 3 × TARGETDURATION (the spec's minimums);
 //!   CAN-SKIP-UNTIL is 6 × TARGETDURATION.
-//! - EXT-X-PART lines are listed for the segments that end within 3 target durations of the
-//!   live edge (§4.4.4.9: older ones SHOULD go).
+//! - EXT-X-PART lines are listed for the last three segments, the open one included
+//!   (§4.4.4.9: parts older than three target durations SHOULD go; strict checkers such as
+//!   hls-parser count segments).
 //! - A live playlist keeps `window` complete segments; an EVENT playlist (replay) keeps all.
 
 use std::collections::VecDeque;
@@ -243,8 +244,10 @@ impl MediaPlaylist {
             let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
         }
 
-        // Parts are listed for segments ending within 3 target durations of the edge.
-        let parts_from = total - 3.0 * td as f64;
+        // Parts are listed for the last three segments; a PRELOAD-HINT of a segment not begun
+        // yet counts as one (clients attach it to a segment of its own).
+        let hint_only_segment = live && self.segments.back().is_some_and(|s| s.complete);
+        let parts_from = (self.segments.len() + usize::from(hint_only_segment)).saturating_sub(3);
         let mut elapsed = 0.0;
         let mut current_init = None;
         for (i, segment) in self.segments.iter().enumerate() {
@@ -261,7 +264,7 @@ impl MediaPlaylist {
                 current_init = Some(segment.init_id);
             }
             let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_program_date_time(segment.program_time_ms));
-            if live && (ends_at >= parts_from || !segment.complete) {
+            if live && i >= parts_from {
                 for part in &segment.parts {
                     let _ = writeln!(
                         out,
@@ -353,8 +356,11 @@ mod tests {
         let full = p.render(Skip::No);
         assert!(full.contains("#EXT-X-MEDIA-SEQUENCE:6\n"), "{full}");
         assert_eq!(full.matches("#EXTINF").count(), 6);
-        // Parts only for segments ending within 3 × TARGETDURATION (6 s) of the edge (12.2 s).
-        assert!(!full.contains("part-8.") && full.contains("part-9.0.m4s") && full.contains("part-12.0.m4s"), "{full}");
+        // Parts only for the last three segments (the open one included).
+        assert!(
+            !full.contains("part-9.") && full.contains("part-10.0.m4s") && full.contains("part-12.0.m4s"),
+            "{full}"
+        );
         // 6 complete segments (12 s) + 0.2 s open: none ends 12 s or more before the end.
         assert!(!p.render(Skip::Yes).contains("EXT-X-SKIP"));
         let mut long = MediaPlaylist::new(PlaylistKind::Live, 0.2, 2.0, 10);
@@ -367,6 +373,16 @@ mod tests {
         assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n"), "{delta}");
         assert_eq!(delta.matches("#EXTINF").count(), 6);
         assert!(delta.contains("#EXT-X-MAP:URI=\"init-1.mp4\""));
+    }
+
+    #[test]
+    fn a_hint_for_the_next_segment_counts_as_one_of_the_three() {
+        let p = playlist(PlaylistKind::Live, 4, 0);
+        let mut closed = p.clone();
+        closed.segments.pop_back(); // segment 3 closed, segment 4 not begun
+        let text = closed.render(Skip::No);
+        assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-4.0.m4s\""), "{text}");
+        assert!(!text.contains("part-1.") && text.contains("part-2.0") && text.contains("part-3.9"), "{text}");
     }
 
     #[test]

@@ -193,3 +193,18 @@ pub async fn set_program(
     tracing::info!(room = %id, publisher = %request.publisher, "program switched");
     Ok(Json(view(&room, &base_url(&state, &headers), true, is_admin(&state, &headers))))
 }
+
+/// `POST /api/rooms/{room}/end` (host or admin): the event ends. Publishers are disconnected,
+/// the live playlist gets ENDLIST and the replay (`replay.m3u8`) becomes VOD.
+pub async fn end_event(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<RoomView>> {
+    let room = room_or_404(&state, &id)?;
+    auth::require(&headers, &[&state.admin_token, &room.record.host_token], "admin or host token")?;
+    state.ingest.close_room(&id);
+    state.end_program(&room).await;
+    tracing::info!(room = %id, "event ended");
+    Ok(Json(view(&room, &base_url(&state, &headers), true, is_admin(&state, &headers))))
+}

@@ -26,6 +26,9 @@ use crate::config::Config;
 use crate::program::{self, ProgramSettings};
 use crate::rooms::{Room, Rooms};
 
+/// A running program task and the signal that ends it.
+pub type ProgramTask = (tokio::task::JoinHandle<()>, Arc<tokio::sync::Notify>);
+
 /// What every handler can reach.
 pub struct AppState {
     pub config: Config,
@@ -35,8 +38,8 @@ pub struct AppState {
     pub http: HttpMetrics,
     pub origin: Arc<Origin>,
     pub program_settings: ProgramSettings,
-    /// The program task of each room.
-    pub programs: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// The program task of each room, and how to stop it.
+    pub programs: Mutex<HashMap<String, ProgramTask>>,
 }
 
 impl AppState {
@@ -44,13 +47,33 @@ impl AppState {
     pub fn start_program(&self, room: &Arc<Room>) {
         self.origin.insert(room.hls.clone());
         let replay_dir = room.hls.replay_dir.clone().unwrap_or_default();
-        let task = tokio::spawn(program::run(room.stage.clone(), room.hls.clone(), self.program_settings, replay_dir));
-        self.programs.lock().unwrap_or_else(|e| e.into_inner()).insert(room.record.id.clone(), task);
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(program::run(
+            room.stage.clone(),
+            room.hls.clone(),
+            self.program_settings,
+            replay_dir,
+            stop.clone(),
+        ));
+        self.programs.lock().unwrap_or_else(|e| e.into_inner()).insert(room.record.id.clone(), (task, stop));
+    }
+
+    /// Ends a room's program: the last segment closes, the live playlist ends and the replay
+    /// becomes VOD; the origin goes on serving both.
+    pub async fn end_program(&self, room: &Room) {
+        let entry = self.programs.lock().unwrap_or_else(|e| e.into_inner()).remove(&room.record.id);
+        if let Some((task, stop)) = entry {
+            stop.notify_one();
+            if tokio::time::timeout(std::time::Duration::from_secs(10), task).await.is_err() {
+                tracing::warn!(room = %room.record.id, "program did not finish in 10 s");
+            }
+        }
+        room.hls.end();
     }
 
     /// Stops a room's program: its playlists end; the origin stops serving it.
     pub fn stop_program(&self, room: &Room) {
-        if let Some(task) = self.programs.lock().unwrap_or_else(|e| e.into_inner()).remove(&room.record.id) {
+        if let Some((task, _)) = self.programs.lock().unwrap_or_else(|e| e.into_inner()).remove(&room.record.id) {
             task.abort();
         }
         room.hls.end();
@@ -83,6 +106,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms", post(api::create_room).get(api::list_rooms))
         .route("/api/rooms/{room}", get(api::get_room).delete(api::delete_room))
         .route("/api/rooms/{room}/program", post(api::set_program))
+        .route("/api/rooms/{room}/end", post(api::end_event))
         .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))
         .route(
             "/whip/{room}/sessions/{session}",
