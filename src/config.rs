@@ -69,6 +69,11 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Value of `Access-Control-Allow-Origin` on every response.
     pub cors_allow_origin: String,
+    /// PEM certificate chain for HTTPS (HTTP/2 and HTTP/1.1 by ALPN). Empty: cleartext HTTP/1.1
+    /// and HTTP/2 with prior knowledge (h2c).
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -124,6 +129,8 @@ impl Default for ServerConfig {
             public_url: String::new(),
             max_body_bytes: 64 * 1024,
             cors_allow_origin: "*".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -176,6 +183,9 @@ impl Config {
         }
         if !self.server.public_url.is_empty() && !self.server.public_url.starts_with("http") {
             bail!("server.public_url must start with http:// or https:// (got {:?})", self.server.public_url);
+        }
+        if self.server.tls_cert.is_empty() != self.server.tls_key.is_empty() {
+            bail!("server.tls_cert and server.tls_key go together: set both or neither");
         }
         if self.stage.max_presenters == 0 {
             bail!("stage.max_presenters must be at least 1");

@@ -5,6 +5,7 @@ mod config;
 mod http;
 mod program;
 mod rooms;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -155,6 +156,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("cannot open the WebRTC UDP port {}", w.udp_listen))?;
 
+    if !config.server.tls_cert.is_empty() {
+        // Fail before anything listens if the certificate cannot be used.
+        tls::server_config(config.server.tls_cert.as_ref(), config.server.tls_key.as_ref())?;
+    }
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -174,10 +179,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     // Tests and scripts wait for this line.
     tracing::info!(http = %http_addr, udp = %ingest.udp_addr(), "townhall listening");
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let tls = &state.config.server;
+    if tls.tls_cert.is_empty() {
+        axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(shutdown).await?;
+    } else {
+        let tls_config = tls::server_config(tls.tls_cert.as_ref(), tls.tls_key.as_ref())?;
+        tls::serve(listener, tls_config, http::router(state.clone()), shutdown).await?;
+    }
     Ok(())
 }

@@ -127,12 +127,20 @@ fn ffmpeg_program_plays_in_hlsjs_low_latency_and_every_playlist_is_valid() {
     served.push(("delta".to_owned(), delta));
     check_playlists("live", &served);
 
+    // Playlists are gzipped for clients that ask; media is not.
+    let gzipped = server.request("GET", &live, &[("Accept-Encoding", "gzip")], b"");
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(&gzipped.body[..2], &[0x1f, 0x8b]);
+
     // The hinted part comes whole once it is complete.
     let (msn, part) = edge(&server, &room);
     let hinted = server.request("GET", &format!("/hls/{}/part-{msn}.{part}.m4s", room.id), &[], b"");
     assert_eq!(hinted.status, 200);
     assert_eq!(&hinted.body[4..8], b"moof");
     assert!(hinted.header("cache-control").unwrap().contains("immutable"));
+    let part_gz =
+        server.request("GET", &format!("/hls/{}/part-{msn}.{part}.m4s", room.id), &[("Accept-Encoding", "gzip")], b"");
+    assert_eq!(part_gz.header("content-encoding"), None);
 
     // The event ends: the replay becomes VOD and plays to its end.
     let host = format!("Bearer {}", room.host_token);

@@ -77,9 +77,16 @@ impl IntoResponse for Problem {
     }
 }
 
-/// The origin's routes: `/{room}/{file}`.
+/// The origin's routes: `/{room}/{file}`. Playlists are gzipped for clients that accept it
+/// (`Vary: Accept-Encoding`); media objects are not (they do not shrink).
 pub fn router(origin: Arc<Origin>) -> Router {
-    Router::new().route("/{room}/{file}", get(serve)).with_state(origin)
+    let playlists_only = |_: StatusCode, _: axum::http::Version, headers: &HeaderMap, _: &axum::http::Extensions| {
+        headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/vnd.apple.mpegurl"))
+    };
+    Router::new()
+        .route("/{room}/{file}", get(serve))
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true).compress_when(playlists_only))
+        .with_state(origin)
 }
 
 /// A file name of the origin.
@@ -352,5 +359,94 @@ mod tests {
         ] {
             assert!(parse_directives(Some(bad)).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod blocking_tests {
+    //! Blocking reload in virtual time: a parked request is answered at the instant the part
+    //! it waits for is added (one wake-up, no polling), and gives up after 3 target durations.
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    use townhall_packager::segmenter::{Event, PartReady};
+
+    fn stream() -> Arc<HlsStream> {
+        let stream = Arc::new(HlsStream::new(
+            "room",
+            StreamLimits { part_target_s: 0.2, segment_target_s: 2.0, live_window: 6 },
+            None,
+        ));
+        stream.set_rendition(RenditionInfo { codecs: "avc1.42c01f".into(), width: 640, height: 360, bandwidth: 1 });
+        stream.apply(&Event::Init { id: 1, data: Bytes::from_static(b"init") });
+        stream.apply(&Event::SegmentStarted { msn: 0, program_time_ms: 0, discontinuity: false, init_id: 1 });
+        stream
+    }
+
+    fn part(index: u32) -> Event {
+        Event::Part(PartReady {
+            msn: 0,
+            index,
+            duration_s: 0.2,
+            independent: index == 0,
+            data: Bytes::from(vec![index as u8; 8]),
+        })
+    }
+
+    async fn get(origin: &Arc<Origin>, uri: &str) -> (StatusCode, String) {
+        let response = router(origin.clone()).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parked_request_returns_the_instant_its_part_is_ready() {
+        let origin = Arc::new(Origin::default());
+        let stream = stream();
+        origin.insert(stream.clone());
+        stream.apply(&part(0));
+        let waiting = {
+            let origin = origin.clone();
+            tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                let (status, body) = get(&origin, "/room/live.m3u8?_HLS_msn=0&_HLS_part=1").await;
+                (status, body, started.elapsed())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(180)).await;
+        assert!(!waiting.is_finished(), "parked until part 1 exists");
+        stream.apply(&part(1));
+        let (status, body, elapsed) = waiting.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("part-0.1.m4s"), "{body}");
+        assert_eq!(elapsed, Duration::from_millis(180), "answered when the part came, not later");
+        // The hinted part, asked before it exists, is held and then served whole.
+        let hinted = {
+            let origin = origin.clone();
+            tokio::spawn(async move { get(&origin, "/room/part-0.2.m4s").await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.apply(&part(2));
+        let (status, body) = hinted.await.unwrap();
+        assert_eq!((status, body.len()), (StatusCode::OK, 8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_nothing_satisfies_gets_503_after_three_target_durations() {
+        let origin = Arc::new(Origin::default());
+        origin.insert(stream());
+        let started = tokio::time::Instant::now();
+        let (status, body) = get(&origin, "/room/live.m3u8?_HLS_msn=1").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(started.elapsed(), Duration::from_secs(6));
+        // After the end, blocking requests are answered at once.
+        let stream = origin.get("room").unwrap();
+        stream.end();
+        let (status, body) = get(&origin, "/room/live.m3u8?_HLS_msn=1").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.ends_with("#EXT-X-ENDLIST\n"));
     }
 }

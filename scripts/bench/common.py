@@ -17,7 +17,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def build():
     env = dict(os.environ, CARGO_TARGET_DIR=TARGET)
-    subprocess.run(["cargo", "build", "--release", "--workspace", "--bins", "--examples"], cwd=ROOT, env=env, check=True)
+    # The same targets as scripts/test.sh, so the build is shared.
+    subprocess.run(["cargo", "build", "--release", "--workspace", "--all-targets"], cwd=ROOT, env=env, check=True)
 
 
 class Server:
