@@ -17,11 +17,10 @@ use rtc::interceptor::Registry;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -52,41 +51,11 @@ async fn http(method: &str, url: &str, body: &str) -> Result<(u16, String, Strin
     Ok((status, location, body.to_owned()))
 }
 
-fn media_engine() -> Result<MediaEngine, BoxError> {
-    let mut engine = MediaEngine::default();
-    engine.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_OPUS.into(),
-                clock_rate: 48_000,
-                channels: 2,
-                sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
-                rtcp_feedback: vec![],
-            },
-            payload_type: 111,
-        },
-        RtpCodecKind::Audio,
-    )?;
-    engine.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: MIME_TYPE_H264.into(),
-                clock_rate: 90_000,
-                channels: 0,
-                sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
-                rtcp_feedback: vec![],
-            },
-            payload_type: 102,
-        },
-        RtpCodecKind::Video,
-    )?;
-    Ok(engine)
-}
-
 async fn subscriber(url: String, seconds: f64, mut dump: Option<(std::fs::File, usize)>) -> Result<u64, BoxError> {
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
     let local_addr: SocketAddr = socket.local_addr()?;
-    let mut engine = media_engine()?;
+    // The server's own codec set: its first H.264 variant (payload type 102) is what it sends.
+    let mut engine = townhall_ingest::peer::media_engine()?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)?;
     let mut pc = RTCPeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())

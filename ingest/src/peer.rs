@@ -92,7 +92,8 @@ fn h264_codec(profile_level_id: &str, packetization_mode: u8) -> RTCRtpCodec {
     }
 }
 
-fn media_engine() -> Result<MediaEngine> {
+/// The codecs every session negotiates: Opus (111) and the H.264 variants above (102 first).
+pub fn media_engine() -> Result<MediaEngine> {
     let mut engine = MediaEngine::default();
     engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: OPUS_PAYLOAD_TYPE },

@@ -92,3 +92,25 @@ def median(values):
 
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
+
+
+def run_node_benchmark(script, runs, duration, extra_timeout=240):
+    """Runs `node scripts/bench/<script> <base URL> <room> <publish token> <duration>` against a
+    fresh server `runs` times; returns the JSON each run printed last."""
+    results = []
+    for run in range(runs):
+        server = Server()
+        try:
+            room = server.create_room()
+            out = subprocess.run(
+                ["node", os.path.join(ROOT, "scripts", "bench", script), server.url(""), room["id"],
+                 room["publish_token"], str(duration)],
+                cwd=ROOT, capture_output=True, text=True, timeout=duration + extra_timeout)
+            if out.returncode != 0:
+                raise SystemExit(out.stderr)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            log(f"run {run + 1}: {result}")
+            results.append(result)
+        finally:
+            server.stop()
+    return results

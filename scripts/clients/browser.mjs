@@ -13,10 +13,7 @@
 //   node browser.mjs play <stage page URL> --min-frames K --seconds N
 //       Plays over WHEP and counts decoded frames (requestVideoFrameCallback) until K frames
 //       or N seconds. Prints {"decoded_frames": n, "connection": "...", "width": w, "height": h}.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch } from './chromium.mjs';
 
 const [command, url, ...rest] = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -27,18 +24,8 @@ const seconds = option('seconds', 10);
 const restartAfter = option('restart-after', 0);
 const minFrames = option('min-frames', Number.MAX_SAFE_INTEGER);
 
-const profile = mkdtempSync(join(tmpdir(), 'townhall-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-    '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
-  ],
-});
+const chromium = await launch({ fakeMedia: true });
+const browser = chromium.context;
 const deadline = Date.now() + seconds * 1000;
 let result = {};
 try {
@@ -115,7 +102,6 @@ try {
     throw new Error(`unknown command ${command}: use publish, play or watch`);
   }
 } finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await chromium.close();
 }
 console.log(JSON.stringify(result));
