@@ -1,11 +1,23 @@
-//! HTTPS with HTTP/2 by ALPN when a certificate is configured (curl as the independent client),
-//! and a clear refusal to start with an unusable one.
+//! HTTP/2 both ways (curl as the independent client): cleartext h2c with prior knowledge by
+//! default, HTTPS with HTTP/2 by ALPN when a certificate is configured; and a clear refusal to
+//! start with an unusable certificate.
 
 mod common;
 
 use std::process::Command;
 
 use common::Server;
+
+#[test]
+fn cleartext_http2_with_prior_knowledge() {
+    let server = Server::start();
+    let out = Command::new("curl")
+        .args(["-sS", "--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}", &server.url("/healthz")])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with("\n2 200"), "{text} {}", String::from_utf8_lossy(&out.stderr));
+}
 
 #[test]
 fn https_serves_http2_and_http1_with_a_configured_certificate() {

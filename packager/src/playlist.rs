@@ -36,6 +36,42 @@ pub struct SegmentEntry {
     pub complete: bool,
 }
 
+/// An `EXT-X-DATERANGE` (§4.4.5.1): a span of program time with attributes, e.g. a poll from
+/// open to close. The interaction layer fills these; the playlist renders them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DateRange {
+    /// Unique within the playlist.
+    pub id: String,
+    /// CLASS: the semantics shared by every range of the class (`townhall.poll`, ...).
+    pub class: Option<String>,
+    pub start_ms: i64,
+    /// END-DATE, once known.
+    pub end_ms: Option<i64>,
+    /// Client attributes, rendered as `X-<NAME>="<value>"` (names upper case, `A-Z 0-9 -`).
+    pub attributes: Vec<(String, String)>,
+}
+
+impl DateRange {
+    fn render(&self, out: &mut String) {
+        let quote = |v: &str| v.replace(['"', '\n', '\r'], "'");
+        let _ = write!(out, "#EXT-X-DATERANGE:ID=\"{}\"", quote(&self.id));
+        if let Some(class) = &self.class {
+            let _ = write!(out, ",CLASS=\"{}\"", quote(class));
+        }
+        let _ = write!(out, ",START-DATE=\"{}\"", format_program_date_time(self.start_ms));
+        if let Some(end) = self.end_ms {
+            let _ = write!(out, ",END-DATE=\"{}\"", format_program_date_time(end));
+            let _ = write!(out, ",DURATION={:.3}", (end - self.start_ms).max(0) as f64 / 1000.0);
+        }
+        for (name, value) in &self.attributes {
+            let name: String =
+                name.to_ascii_uppercase().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+            let _ = write!(out, ",X-{name}=\"{}\"", quote(value));
+        }
+        out.push('\n');
+    }
+}
+
 /// What kind of playlist this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlaylistKind {
@@ -67,6 +103,7 @@ pub struct MediaPlaylist {
     discontinuity_sequence: u64,
     longest_segment_s: f64,
     ended: bool,
+    date_ranges: Vec<DateRange>,
 }
 
 /// Formats Unix milliseconds as RFC 3339 (`2026-11-24T22:51:00.123Z`).
@@ -99,6 +136,16 @@ impl MediaPlaylist {
             discontinuity_sequence: 0,
             longest_segment_s: 0.0,
             ended: false,
+            date_ranges: Vec::new(),
+        }
+    }
+
+    /// Adds a date range, or replaces the one with the same ID (to set its END-DATE or update
+    /// its attributes).
+    pub fn upsert_date_range(&mut self, range: DateRange) {
+        match self.date_ranges.iter_mut().find(|r| r.id == range.id) {
+            Some(existing) => *existing = range,
+            None => self.date_ranges.push(range),
         }
     }
 
@@ -225,6 +272,17 @@ impl MediaPlaylist {
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
         let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", self.discontinuity_sequence);
         let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
+        // Date ranges that still overlap the playlist (a live window forgets older ones).
+        let window_start = match self.kind {
+            PlaylistKind::Live => self.segments.front().map(|s| s.program_time_ms),
+            PlaylistKind::Event => None,
+        };
+        for range in &self.date_ranges {
+            if window_start.is_some_and(|start| range.end_ms.is_some_and(|end| end < start)) {
+                continue;
+            }
+            range.render(&mut out);
+        }
 
         // §6.2.5.1: skip the complete segments that end more than CAN-SKIP-UNTIL before the end.
         let total: f64 = self.segments.iter().map(|s| s.duration_s).sum();
@@ -383,6 +441,38 @@ mod tests {
         let text = closed.render(Skip::No);
         assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-4.0.m4s\""), "{text}");
         assert!(!text.contains("part-1.") && text.contains("part-2.0") && text.contains("part-3.9"), "{text}");
+    }
+
+    #[test]
+    fn date_ranges_are_rendered_and_leave_with_the_window() {
+        let mut p = playlist(PlaylistKind::Live, 8, 1);
+        p.upsert_date_range(DateRange {
+            id: "poll-1".into(),
+            class: Some("townhall.poll".into()),
+            start_ms: T0 + 500,
+            end_ms: None,
+            attributes: vec![("question".into(), "Lunch?".into())],
+        });
+        let text = p.render(Skip::No);
+        assert!(text.contains("#EXT-X-DATERANGE:ID=\"poll-1\",CLASS=\"townhall.poll\",START-DATE=\"2026-11-24T21:31:00.500Z\",X-QUESTION=\"Lunch?\"\n"), "{text}");
+        p.upsert_date_range(DateRange {
+            id: "poll-1".into(),
+            class: Some("townhall.poll".into()),
+            start_ms: T0 + 500,
+            end_ms: Some(T0 + 1500),
+            attributes: vec![("results".into(), "yes=3,no=\"1\"".into())],
+        });
+        // Ended before the live window starts (segment 3, T0 + 6 s): gone from the live playlist.
+        assert!(!p.render(Skip::No).contains("EXT-X-DATERANGE"));
+        let mut replay = MediaPlaylist::new(PlaylistKind::Event, 0.2, 2.0, 3);
+        replay.start_segment(0, T0, false, 1);
+        replay.close_segment(0, 2.0);
+        replay.upsert_date_range(p.date_ranges[0].clone());
+        let text = replay.render(Skip::No);
+        assert!(
+            text.contains("END-DATE=\"2026-11-24T21:31:01.500Z\",DURATION=1.000,X-RESULTS=\"yes=3,no='1'\""),
+            "{text}"
+        );
     }
 
     #[test]
