@@ -11,8 +11,12 @@
 //!   keyframe the segment grows: TARGETDURATION is the longest segment seen, rounded.
 //! - A video sample's duration is the distance to the next one, so the newest frame is held
 //!   until the next arrives (one frame of delay).
-//! - Audio samples go into the part that is open when they arrive; each track's decode times
-//!   stay monotonic, and `tfdt` places them exactly.
+//! - A part holds the audio of its own time span: once video decides a cut at time T, the part
+//!   waits until audio has reached T (AAC comes out of the transcoder later than the video it
+//!   belongs to), or until video is `AUDIO_WAIT` past T, whichever comes first. Parts then end
+//!   together on both tracks, so a player's buffered range (the intersection of the tracks')
+//!   reaches the part's end. Events stay in order: a segment that starts meanwhile is announced
+//!   after the waiting part.
 //! - The program starts at the first keyframe; earlier samples are dropped.
 //! - A segment is the concatenation of its parts (one `moof`+`mdat` each): the bytes a player
 //!   fetched as parts and the bytes of the segment are the same.
@@ -151,10 +155,30 @@ pub struct Segmenter {
     part: OpenPart,
     held_video: Option<TimedSample>,
     pending_discontinuity: bool,
+    pending_part: Option<PendingPart>,
+    /// Events that come after the pending part (a new segment starting meanwhile).
+    deferred: VecDeque<Event>,
+    /// End of the newest audio sample, on the video timeline.
+    audio_end: u64,
+    /// Decode time of the newest video frame seen.
+    video_now: u64,
     /// The first keyframe was placed: audio is kept from now on.
     started: bool,
     events: VecDeque<Event>,
     longest_segment_s: f64,
+}
+
+/// Longest a cut part waits for its audio, in video ticks (250 ms).
+const AUDIO_WAIT: u64 = 22_500;
+
+/// A part whose video is complete, waiting for its audio.
+#[derive(Debug)]
+struct PendingPart {
+    part: OpenPart,
+    /// Its end on the video timeline (90 kHz).
+    boundary: u64,
+    /// The segment it belongs to, when the part also closes it.
+    closing_segment: Option<OpenSegment>,
 }
 
 fn ticks(ms: u32) -> u64 {
@@ -174,6 +198,10 @@ impl Segmenter {
             part: OpenPart::default(),
             held_video: None,
             pending_discontinuity: false,
+            pending_part: None,
+            deferred: VecDeque::new(),
+            audio_end: 0,
+            video_now: 0,
             started: false,
             events: VecDeque::new(),
             longest_segment_s: 0.0,
@@ -185,9 +213,9 @@ impl Segmenter {
         self.longest_segment_s
     }
 
-    /// Whether a segment is open (the program is running).
+    /// Whether the program has started (its first keyframe was placed).
     pub fn is_running(&self) -> bool {
-        self.segment.is_some()
+        self.started
     }
 
     /// Sets the tracks. If they change while the program runs, the open segment is closed
@@ -215,6 +243,7 @@ impl Segmenter {
     fn close_for_discontinuity(&mut self) {
         self.flush_held();
         self.cut(true);
+        self.release_pending(true);
         self.part = OpenPart::default();
         if self.started {
             self.pending_discontinuity = true;
@@ -246,9 +275,11 @@ impl Segmenter {
             return;
         }
         let duration = (sample.dts - held.dts).min(u64::from(u32::MAX)) as u32;
+        self.video_now = sample.dts;
         self.place_video(held, duration);
         self.before_video(&sample);
         self.held_video = Some(sample);
+        self.release_pending(false);
     }
 
     pub fn push_audio(&mut self, sample: TimedSample) {
@@ -258,15 +289,51 @@ impl Segmenter {
         let Some(duration) = sample.duration else {
             return;
         };
-        if self.part.audio.is_empty() {
-            self.part.audio_base = sample.dts;
+        let timescale = self.audio_timescale();
+        let on_video_timeline = |dts: u64| dts * u64::from(VIDEO_TIMESCALE) / u64::from(timescale);
+        let start = on_video_timeline(sample.dts);
+        let part = match self.pending_part.as_mut() {
+            Some(pending) if start < pending.boundary => &mut pending.part,
+            _ => &mut self.part,
+        };
+        if part.audio.is_empty() {
+            part.audio_base = sample.dts;
         } else {
-            let expected = self.part.audio_base + self.part.audio.iter().map(|s| u64::from(s.duration)).sum::<u64>();
+            let expected = part.audio_base + part.audio.iter().map(|s| u64::from(s.duration)).sum::<u64>();
             if sample.dts < expected {
                 return; // overlaps what is already in the part
             }
         }
-        self.part.audio.push(Sample { duration, keyframe: true, data: sample.data });
+        part.audio.push(Sample { duration, keyframe: true, data: sample.data });
+        self.audio_end = self.audio_end.max(on_video_timeline(sample.dts + u64::from(duration)));
+        self.release_pending(false);
+    }
+
+    fn audio_timescale(&self) -> u32 {
+        self.tracks.as_ref().and_then(|t| t.audio.as_ref()).map(|(_, timescale)| *timescale).unwrap_or(48_000).max(1)
+    }
+
+    /// Emits the pending part once its audio is in (or `force`), then what waited behind it.
+    fn release_pending(&mut self, force: bool) {
+        let Some(pending) = self.pending_part.as_ref() else { return };
+        let ready = force || self.audio_end >= pending.boundary || self.video_now >= pending.boundary + AUDIO_WAIT;
+        if !ready {
+            return;
+        }
+        let Some(pending) = self.pending_part.take() else { return };
+        match pending.closing_segment {
+            Some(mut segment) => {
+                self.emit_part(&mut segment, pending.part);
+                self.emit_segment_closed(segment);
+            }
+            None => {
+                if let Some(mut segment) = self.segment.take() {
+                    self.emit_part(&mut segment, pending.part);
+                    self.segment = Some(segment);
+                }
+            }
+        }
+        self.events.extend(self.deferred.drain(..));
     }
 
     /// Ends the program: the held frame goes out (with the previous frame's duration) and the
@@ -274,6 +341,7 @@ impl Segmenter {
     pub fn finish(&mut self) {
         self.flush_held();
         self.cut(true);
+        self.release_pending(true);
     }
 
     pub fn poll(&mut self) -> Option<Event> {
@@ -344,58 +412,70 @@ impl Segmenter {
             data: BytesMut::new(),
             keyframe_asked_at: None,
         });
-        self.events.push_back(Event::SegmentStarted {
-            msn,
-            program_time_ms: first.program_time_ms,
-            discontinuity,
-            init_id: self.init_id,
-        });
+        let started =
+            Event::SegmentStarted { msn, program_time_ms: first.program_time_ms, discontinuity, init_id: self.init_id };
+        if self.pending_part.is_some() {
+            self.deferred.push_back(started);
+        } else {
+            self.events.push_back(started);
+        }
     }
 
-    /// Closes the open part; with `close_segment`, the open segment too.
+    /// Closes the open part; with `close_segment`, the open segment too. With an audio track the
+    /// part first waits for its audio ([`release_pending`](Self::release_pending)).
     fn cut(&mut self, close_segment: bool) {
-        let Some(segment) = self.segment.as_mut() else {
+        if self.segment.is_none() {
             return;
-        };
+        }
+        // One part waits at a time: an older one goes now.
+        self.release_pending(true);
         let part = std::mem::take(&mut self.part);
-        if !part.video.is_empty() || !part.audio.is_empty() {
-            let video_ticks: u64 = part.video.iter().map(|s| u64::from(s.duration)).sum();
-            let independent = part.video.first().is_some_and(|s| s.keyframe);
-            let mut runs = Vec::with_capacity(2);
-            if !part.video.is_empty() {
-                runs.push(TrackRun {
-                    track_id: VIDEO_TRACK_ID,
-                    base_decode_time: part.video_base,
-                    samples: part.video,
-                });
-            }
-            if !part.audio.is_empty() {
-                runs.push(TrackRun {
-                    track_id: AUDIO_TRACK_ID,
-                    base_decode_time: part.audio_base,
-                    samples: part.audio,
-                });
-            }
-            let data = Bytes::from(fmp4::media_fragment(self.fragment_sequence, &runs));
-            self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
-            segment.data.extend_from_slice(&data);
-            segment.ticks += video_ticks;
-            let index = segment.parts;
-            segment.parts += 1;
-            self.events.push_back(Event::Part(PartReady {
-                msn: segment.msn,
-                index,
-                duration_s: video_ticks as f64 / f64::from(VIDEO_TIMESCALE),
-                independent,
-                data,
-            }));
-        }
-        if !close_segment {
+        let has_audio = self.tracks.as_ref().is_some_and(|t| t.audio.is_some());
+        if has_audio && !part.video.is_empty() {
+            let boundary = part.video_base + part.video.iter().map(|s| u64::from(s.duration)).sum::<u64>();
+            let closing_segment = if close_segment { self.segment.take() } else { None };
+            self.pending_part = Some(PendingPart { part, boundary, closing_segment });
+            self.release_pending(false);
             return;
         }
-        let Some(segment) = self.segment.take() else {
+        let Some(mut segment) = self.segment.take() else { return };
+        self.emit_part(&mut segment, part);
+        if close_segment {
+            self.emit_segment_closed(segment);
+        } else {
+            self.segment = Some(segment);
+        }
+    }
+
+    fn emit_part(&mut self, segment: &mut OpenSegment, part: OpenPart) {
+        if part.video.is_empty() && part.audio.is_empty() {
             return;
-        };
+        }
+        let video_ticks: u64 = part.video.iter().map(|s| u64::from(s.duration)).sum();
+        let independent = part.video.first().is_some_and(|s| s.keyframe);
+        let mut runs = Vec::with_capacity(2);
+        if !part.video.is_empty() {
+            runs.push(TrackRun { track_id: VIDEO_TRACK_ID, base_decode_time: part.video_base, samples: part.video });
+        }
+        if !part.audio.is_empty() {
+            runs.push(TrackRun { track_id: AUDIO_TRACK_ID, base_decode_time: part.audio_base, samples: part.audio });
+        }
+        let data = Bytes::from(fmp4::media_fragment(self.fragment_sequence, &runs));
+        self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
+        segment.data.extend_from_slice(&data);
+        segment.ticks += video_ticks;
+        let index = segment.parts;
+        segment.parts += 1;
+        self.events.push_back(Event::Part(PartReady {
+            msn: segment.msn,
+            index,
+            duration_s: video_ticks as f64 / f64::from(VIDEO_TIMESCALE),
+            independent,
+            data,
+        }));
+    }
+
+    fn emit_segment_closed(&mut self, segment: OpenSegment) {
         let duration_s = segment.ticks as f64 / f64::from(VIDEO_TIMESCALE);
         self.longest_segment_s = self.longest_segment_s.max(duration_s);
         self.events.push_back(Event::SegmentClosed(SegmentReady {
@@ -535,6 +615,53 @@ mod tests {
         }
         assert_eq!(video_dts, (0..60).map(|n| n * FRAME).collect::<Vec<_>>(), "continuous video timeline");
         assert!((91..=95).contains(&audio_samples), "2 s of AAC frames: {audio_samples}");
+    }
+
+    #[test]
+    fn parts_wait_for_late_audio_so_both_tracks_end_together() {
+        let mut s = Segmenter::new(SegmenterConfig { part_target_ms: 200, segment_target_ms: 2000 }, 0);
+        s.set_tracks(tracks(0x1f));
+        let mut events = Vec::new();
+        let mut next_audio = 0u64;
+        for n in 0..120u64 {
+            s.push_video(video(n, n % 60 == 0));
+            // Audio comes 80 ms (7 200 ticks) after the video of the same instant.
+            while (next_audio * 1024 * 90_000 / 48_000) + 7_200 <= n * FRAME {
+                s.push_audio(audio(next_audio));
+                next_audio += 1;
+            }
+            events.extend(std::iter::from_fn(|| s.poll()));
+        }
+        let mut checked = 0;
+        for event in &events {
+            let Event::Part(part) = event else { continue };
+            let moof = Moof::decode(&mut std::io::Cursor::new(&part.data[..])).unwrap();
+            let end = |traf: &mp4_atom::Traf, timescale: u64| {
+                let base = traf.tfdt.as_ref().unwrap().base_media_decode_time;
+                let total: u64 = traf.trun[0].samples.iter().map(|e| u64::from(e.duration.unwrap())).sum();
+                (base + total) * 1_000_000 / timescale
+            };
+            let video_end = end(&moof.traf[0], 90_000);
+            let Some(audio) = moof.traf.get(1) else { continue };
+            let audio_end = end(audio, 48_000);
+            // The audio reaches the part's end, overshooting by less than one AAC frame.
+            assert!(
+                audio_end >= video_end && audio_end < video_end + 21_334,
+                "{part:?}: audio {audio_end} video {video_end}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 15, "{checked}");
+        // A segment start waiting behind a part is announced after it.
+        let order: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::SegmentStarted { msn, .. } => Some(format!("start {msn}")),
+                Event::SegmentClosed(s) => Some(format!("close {}", s.msn)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(order, vec!["start 0", "close 0", "start 1"]);
     }
 
     #[test]
