@@ -125,6 +125,9 @@ fn ffmpeg_program_plays_in_hlsjs_low_latency_and_every_playlist_is_valid() {
         "the live window (20 s) exceeds the skip boundary (12 s): {delta}"
     );
     served.push(("delta".to_owned(), delta));
+    let delta_v2 = server.request("GET", &format!("{live}?_HLS_msn={msn}&_HLS_skip=v2"), &[], b"").text();
+    assert!(delta_v2.contains(",RECENTLY-REMOVED-DATERANGES=\""), "{delta_v2}");
+    served.push(("delta-v2".to_owned(), delta_v2));
     check_playlists("live", &served);
 
     // Playlists are gzipped for clients that ask; media is not.

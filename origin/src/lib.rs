@@ -145,7 +145,8 @@ fn parse_directives(query: Option<&str>) -> Result<Directives, Problem> {
             }
             "_HLS_skip" => {
                 d.skip = match value {
-                    "YES" | "v2" => Skip::Yes,
+                    "YES" => Skip::Yes,
+                    "v2" => Skip::V2,
                     _ => return Err(bad(format!("_HLS_skip={value:?}: use YES or v2"))),
                 }
             }

@@ -86,8 +86,11 @@ pub enum PlaylistKind {
 pub enum Skip {
     #[default]
     No,
-    /// `_HLS_skip=YES` (or `v2`, which we answer like `YES`: we advertise no date-range skipping).
+    /// `_HLS_skip=YES`: skip old segments.
     Yes,
+    /// `_HLS_skip=v2`: skip old segments and the date ranges the client already has
+    /// (CAN-SKIP-DATERANGES=YES), listing the ones removed since (RECENTLY-REMOVED-DATERANGES).
+    V2,
 }
 
 /// The playlist model.
@@ -103,7 +106,8 @@ pub struct MediaPlaylist {
     discontinuity_sequence: u64,
     longest_segment_s: f64,
     ended: bool,
-    date_ranges: Vec<DateRange>,
+    /// Each range with the media sequence number that was newest when it last changed.
+    date_ranges: Vec<(DateRange, u64)>,
 }
 
 /// Formats Unix milliseconds as RFC 3339 (`2026-11-24T22:51:00.123Z`).
@@ -143,9 +147,10 @@ impl MediaPlaylist {
     /// Adds a date range, or replaces the one with the same ID (to set its END-DATE or update
     /// its attributes).
     pub fn upsert_date_range(&mut self, range: DateRange) {
-        match self.date_ranges.iter_mut().find(|r| r.id == range.id) {
-            Some(existing) => *existing = range,
-            None => self.date_ranges.push(range),
+        let changed_msn = self.segments.back().map(|s| s.msn).unwrap_or(0);
+        match self.date_ranges.iter_mut().find(|(r, _)| r.id == range.id) {
+            Some(existing) => *existing = (range, changed_msn),
+            None => self.date_ranges.push((range, changed_msn)),
         }
     }
 
@@ -262,7 +267,7 @@ impl MediaPlaylist {
         if live {
             let _ = writeln!(
                 out,
-                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={can_skip_until}.0,PART-HOLD-BACK={:.3},HOLD-BACK={}.0",
+                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={can_skip_until}.0,CAN-SKIP-DATERANGES=YES,PART-HOLD-BACK={:.3},HOLD-BACK={}.0",
                 3.0 * self.part_target_s,
                 3 * td
             );
@@ -272,22 +277,10 @@ impl MediaPlaylist {
         let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
         let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", self.discontinuity_sequence);
         let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
-        // Date ranges that still overlap the playlist (a live window forgets older ones).
-        let window_start = match self.kind {
-            PlaylistKind::Live => self.segments.front().map(|s| s.program_time_ms),
-            PlaylistKind::Event => None,
-        };
-        for range in &self.date_ranges {
-            if window_start.is_some_and(|start| range.end_ms.is_some_and(|end| end < start)) {
-                continue;
-            }
-            range.render(&mut out);
-        }
-
         // §6.2.5.1: skip the complete segments that end more than CAN-SKIP-UNTIL before the end.
         let total: f64 = self.segments.iter().map(|s| s.duration_s).sum();
         let mut skipped = 0;
-        if live && skip == Skip::Yes {
+        if live && skip != Skip::No {
             let mut start = 0.0;
             for segment in &self.segments {
                 let end = start + segment.duration_s;
@@ -298,8 +291,36 @@ impl MediaPlaylist {
                 start = end;
             }
         }
+        let window_start = match self.kind {
+            PlaylistKind::Live => self.segments.front().map(|s| s.program_time_ms),
+            PlaylistKind::Event => None,
+        };
+        // A range that ended before the live window is gone from the playlist.
+        let removed = |range: &DateRange| window_start.is_some_and(|start| range.end_ms.is_some_and(|end| end < start));
+        let skip_ranges = skip == Skip::V2 && skipped > 0;
         if skipped > 0 {
-            let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+            let _ = write!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+            if skip_ranges {
+                // Removed within the last CAN-SKIP-UNTIL: a client may still hold them.
+                let recent_from = window_start.unwrap_or(0) - (can_skip_until as i64) * 1000;
+                let ids: Vec<&str> = self
+                    .date_ranges
+                    .iter()
+                    .filter(|(r, _)| removed(r) && r.end_ms.is_some_and(|end| end >= recent_from))
+                    .map(|(r, _)| r.id.as_str())
+                    .collect();
+                let _ = write!(out, ",RECENTLY-REMOVED-DATERANGES=\"{}\"", ids.join("\t"));
+            }
+            out.push('\n');
+        }
+        // Date ranges still in the playlist; a v2 delta leaves out those unchanged since before
+        // the skip boundary (the client has them).
+        let boundary_msn = self.segments.get(skipped).map(|s| s.msn).unwrap_or(0);
+        for (range, changed_msn) in &self.date_ranges {
+            if removed(range) || (skip_ranges && *changed_msn < boundary_msn) {
+                continue;
+            }
+            range.render(&mut out);
         }
 
         // Parts are listed for the last three segments; a PRELOAD-HINT of a segment not begun
@@ -395,7 +416,7 @@ mod tests {
         };
         let expected = String::from(
             "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n\
-             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=0.600,HOLD-BACK=6.0\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,CAN-SKIP-DATERANGES=YES,PART-HOLD-BACK=0.600,HOLD-BACK=6.0\n\
              #EXT-X-PART-INF:PART-TARGET=0.200\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n\
              #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init-1.mp4\"\n\
              #EXT-X-PROGRAM-DATE-TIME:2026-11-24T21:31:00.000Z\n",
@@ -467,12 +488,44 @@ mod tests {
         let mut replay = MediaPlaylist::new(PlaylistKind::Event, 0.2, 2.0, 3);
         replay.start_segment(0, T0, false, 1);
         replay.close_segment(0, 2.0);
-        replay.upsert_date_range(p.date_ranges[0].clone());
+        replay.upsert_date_range(p.date_ranges[0].0.clone());
         let text = replay.render(Skip::No);
         assert!(
             text.contains("END-DATE=\"2026-11-24T21:31:01.500Z\",DURATION=1.000,X-RESULTS=\"yes=3,no='1'\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn v2_delta_updates_skip_known_date_ranges_and_list_removed_ones() {
+        let range = |id: &str, start: i64, end: Option<i64>| DateRange {
+            id: id.into(),
+            class: Some("townhall.chapter".into()),
+            start_ms: start,
+            end_ms: end,
+            attributes: vec![],
+        };
+        let mut p = MediaPlaylist::new(PlaylistKind::Live, 0.2, 2.0, 10);
+        for msn in 0..14u64 {
+            p.start_segment(msn, T0 + msn as i64 * 2000, false, 1);
+            p.add_part(msn, part(0, true));
+            p.close_segment(msn, 2.0);
+            match msn {
+                1 => p.upsert_date_range(range("gone", T0 + 2000, Some(T0 + 3000))),
+                5 => p.upsert_date_range(range("old", T0 + 10_000, None)),
+                6 => p.upsert_date_range(range("updated", T0 + 12_000, None)),
+                12 => p.upsert_date_range(range("updated", T0 + 12_000, Some(T0 + 25_000))),
+                _ => {}
+            }
+        }
+        // Window: segments 4..=13 (20 s); segments ending 12 s or more before the end are skipped: 4 of them.
+        let delta = p.render(Skip::V2);
+        assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4,RECENTLY-REMOVED-DATERANGES=\"gone\"\n"), "{delta}");
+        assert!(!delta.contains("ID=\"old\""), "unchanged since before the boundary: skipped\n{delta}");
+        assert!(delta.contains("ID=\"updated\"") && delta.contains("END-DATE"), "changed after it: sent\n{delta}");
+        let plain_delta = p.render(Skip::Yes);
+        assert!(plain_delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n") && plain_delta.contains("ID=\"old\""));
+        assert!(!p.render(Skip::No).contains("ID=\"gone\""));
     }
 
     #[test]
