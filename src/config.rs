@@ -25,6 +25,8 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HlsConfig {
+    /// Whether rooms have an LL-HLS program at all. `false`: a stage-only server (WHIP/WHEP).
+    pub enabled: bool,
     /// Length of LL-HLS parts in milliseconds; PART-TARGET is declared 5 % above it, so that
     /// jittery WebRTC frame times never make a part exceed it.
     pub part_target_ms: u32,
@@ -43,6 +45,7 @@ pub struct HlsConfig {
 impl Default for HlsConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             part_target_ms: 200,
             segment_target_ms: 2_000,
             live_window_segments: 10,

@@ -5,8 +5,10 @@ same packaging of the same input in the same run:
 `ffmpeg -re -i input -c:v copy -c:a aac -f hls -hls_segment_type fmp4 ...`.
 
 The input is made once (libx264 baseline 1280x720@30, 2.5 Mbit/s, no B-frames, Opus). townhall
-gets it over WHIP from ffmpeg 9 (`-c copy`), so its figure also includes the WebRTC ingest
-(SRTP, depacketization) that ffmpeg's file input does not pay: the ratio is conservative.
+gets it over WHIP from ffmpeg 9 (`-c copy`), once with the program (`hls.enabled = true`) and
+once stage-only (`false`): the difference is the packager's own cost (timeline, Opus → AAC,
+CMAF, playlists, segment files), which is compared with ffmpeg; the whole server's cost (WebRTC
+ingest included, which ffmpeg's file input does not pay) is reported too.
 CPU is utime+stime from /proc over a 40 s window; RUNS runs (default 3), medians.
 
 Run: .venv/bin/python scripts/bench/packager_cost.py   (after scripts/setup.sh)
@@ -37,9 +39,10 @@ def main():
          "-bufsize", "2500k", "-g", "60", "-bf", "0", "-pix_fmt", "yuv420p",
          "-c:a", "libopus", "-b:a", "64k", "-ar", "48000", "-ac", "2", source],
         check=True)
-    ours, theirs = [], []
-    for run in range(RUNS):
-        server = Server()
+    ours, theirs, stage_only = [], [], []
+    for run in range(RUNS * 2):
+        with_program = run % 2 == 0
+        server = Server({} if with_program else {"TOWNHALL_HLS_ENABLED": "false"})
         room = server.create_room()
         publisher = subprocess.Popen(
             [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-i", source, "-c", "copy",
@@ -59,18 +62,25 @@ def main():
             s0, r0, t0 = server.cpu_seconds(), cpu_seconds(reference.pid), time.time()
             time.sleep(WINDOW)
             elapsed = time.time() - t0
-            ours.append((server.cpu_seconds() - s0) / elapsed)
-            theirs.append((cpu_seconds(reference.pid) - r0) / elapsed)
-            log(f"run {run + 1}: townhall {ours[-1] * 100:.2f} % of a core, ffmpeg {theirs[-1] * 100:.2f} %")
+            server_cpu = (server.cpu_seconds() - s0) / elapsed
+            if with_program:
+                ours.append(server_cpu)
+                theirs.append((cpu_seconds(reference.pid) - r0) / elapsed)
+                log(f"run {run + 1}: townhall {server_cpu * 100:.2f} % of a core, ffmpeg {theirs[-1] * 100:.2f} %")
+            else:
+                stage_only.append(server_cpu)
+                log(f"run {run + 1}: townhall stage-only {server_cpu * 100:.2f} % of a core")
         finally:
             for p in (publisher, reference):
                 p.terminate()
                 p.wait(10)
             server.stop()
     shutil.rmtree(work, ignore_errors=True)
-    a, b = median(ours), median(theirs)
-    print(f"townhall (WebRTC ingest + packager): {a * 100:.2f} % of a core; ffmpeg 5.1 HLS fMP4: {b * 100:.2f} %; "
-          f"ratio {a / b:.2f} (median of {RUNS} runs: {[round(x / y, 2) for x, y in zip(ours, theirs)]})")
+    a, b, c = median(ours), median(theirs), median(stage_only)
+    print(f"townhall with the program: {a * 100:.2f} % of a core; stage only: {c * 100:.2f} %; "
+          f"packager = {(a - c) * 100:.2f} %; ffmpeg 5.1 HLS fMP4: {b * 100:.2f} %")
+    print(f"packager / ffmpeg = {(a - c) / b:.2f}; whole server / ffmpeg = {a / b:.2f} "
+          f"(per run: {[round(x / y, 2) for x, y in zip(ours, theirs)]})")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ pub struct AppState {
 impl AppState {
     /// Starts a room's program (stage → LL-HLS) and makes the origin serve it.
     pub fn start_program(&self, room: &Arc<Room>) {
+        if !self.config.hls.enabled {
+            return;
+        }
         self.origin.insert(room.hls.clone());
         let replay_dir = room.hls.replay_dir.clone().unwrap_or_default();
         let stop = Arc::new(tokio::sync::Notify::new());
