@@ -27,8 +27,8 @@ pub struct Config {
 pub struct HlsConfig {
     /// Whether rooms have an LL-HLS program at all. `false`: a stage-only server (WHIP/WHEP).
     pub enabled: bool,
-    /// Length of LL-HLS parts in milliseconds; PART-TARGET is declared 5 % above it, so that
-    /// jittery WebRTC frame times never make a part exceed it.
+    /// PART-TARGET of the LL-HLS parts in milliseconds. Parts last 85-100 % of it at any frame
+    /// rate: where whole frames do not fit, the video is retimed by at most 40 ms.
     pub part_target_ms: u32,
     /// Wanted segment length in milliseconds; the presenter is asked for a keyframe (PLI) when
     /// a segment is due.

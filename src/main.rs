@@ -126,16 +126,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         frame_bus_capacity: config.stage.frame_bus_capacity,
     };
     let h = &config.hls;
-    // PART-TARGET is declared 5 % above the configured part length: WebRTC frame times jitter,
-    // and parts of nominally 200 ms (6 frames at 30 fps, 4 at 20) must never exceed it.
-    let declared_part_ms = h.part_target_ms * 21 / 20;
     let hls_limits = townhall_origin::StreamLimits {
-        part_target_s: f64::from(declared_part_ms) / 1000.0,
+        part_target_s: f64::from(h.part_target_ms) / 1000.0,
         segment_target_s: f64::from(h.segment_target_ms) / 1000.0,
         live_window: h.live_window_segments,
     };
     let program_settings = program::ProgramSettings {
-        part_target_ms: declared_part_ms,
+        part_target_ms: h.part_target_ms,
         segment_target_ms: h.segment_target_ms,
         aac_bitrate: h.aac_bitrate,
         sender_report_wait: Duration::from_millis(h.sender_report_wait_ms),

@@ -8,6 +8,7 @@
 pub mod aac;
 pub mod fmp4;
 pub mod input;
+pub mod part_fit;
 pub mod playlist;
 pub mod segmenter;
 pub mod sps;

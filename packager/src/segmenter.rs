@@ -3,9 +3,10 @@
 //! fragments per ISO/IEC 23000-19 §7.3.2).
 //!
 //! Decided here:
-//! - Video drives the cuts. A part closes before the video frame that would make it longer
-//!   than PART-TARGET; so parts never exceed it, and at common frame rates they fill it
-//!   (30 fps: 6 frames = 200 ms). A segment closes before a keyframe once it is at least
+//! - Video drives the cuts. Parts last 85-100 % of PART-TARGET whatever the frame rate and
+//!   its jitter: [`crate::part_fit`] decides where each frame goes, retiming the video by at
+//!   most 40 ms where whole frames do not fit, and each segment's last frame takes that skew
+//!   back. At 30 fps parts are 6 frames of 200 ms with no retiming. A segment closes before a keyframe once it is at least
 //!   `segment_target - part_target` long; from that length on the segmenter asks for a
 //!   keyframe ([`Event::KeyframeWanted`], again every second while none comes). Without a
 //!   keyframe the segment grows: TARGETDURATION is the longest segment seen, rounded.
@@ -26,6 +27,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use crate::fmp4::{self, Sample, SampleEntry, TrackDescription, TrackRun};
+use crate::part_fit::{PartFit, Placement};
 
 /// Video track id and timescale in the init segment.
 pub const VIDEO_TRACK_ID: u32 = 1;
@@ -166,6 +168,8 @@ pub struct Segmenter {
     started: bool,
     events: VecDeque<Event>,
     longest_segment_s: f64,
+    /// Fits whole frames into parts of 85-100 % of PART-TARGET.
+    fit: PartFit,
 }
 
 /// Longest a cut part waits for its audio, in video ticks (250 ms).
@@ -205,6 +209,7 @@ impl Segmenter {
             started: false,
             events: VecDeque::new(),
             longest_segment_s: 0.0,
+            fit: PartFit::new(ticks(config.part_target_ms)),
         }
     }
 
@@ -245,6 +250,7 @@ impl Segmenter {
         self.cut(true);
         self.release_pending(true);
         self.part = OpenPart::default();
+        self.fit.reset();
         if self.started {
             self.pending_discontinuity = true;
         }
@@ -252,7 +258,8 @@ impl Segmenter {
 
     /// Places the held frame with the previous frame's duration.
     fn flush_held(&mut self) {
-        if let Some(held) = self.held_video.take() {
+        if let Some(mut held) = self.held_video.take() {
+            held.dts = self.fit.output_dts(held.dts);
             let duration = self.part.video.last().map(|s| s.duration).unwrap_or(VIDEO_TIMESCALE / 30);
             self.place_video(held, duration);
         }
@@ -274,10 +281,25 @@ impl Segmenter {
             self.held_video = Some(held);
             return;
         }
-        let duration = (sample.dts - held.dts).min(u64::from(u32::MAX)) as u32;
-        self.video_now = sample.dts;
+        let input_duration = sample.dts - held.dts;
+        let mut held = held;
+        held.dts = self.fit.output_dts(held.dts);
+        let part_ticks = if self.segment.is_some() { self.part_ticks() } else { 0 };
+        let duration = match self.fit.place(part_ticks, input_duration) {
+            Placement::Append { duration } => duration,
+            Placement::CutBefore { stretch, duration } => {
+                if let Some(last) = self.part.video.last_mut() {
+                    last.duration += stretch;
+                    held.dts += u64::from(stretch);
+                }
+                self.cut(false);
+                duration
+            }
+        };
         self.place_video(held, duration);
-        self.before_video(&sample);
+        let next_dts = self.fit.output_dts(sample.dts);
+        self.video_now = next_dts;
+        self.before_video(next_dts, sample.keyframe);
         self.held_video = Some(sample);
         self.release_pending(false);
     }
@@ -365,36 +387,45 @@ impl Segmenter {
         self.part.video.push(Sample { duration, keyframe: sample.keyframe, data: sample.data });
     }
 
-    /// Decides, before `next` joins, whether the open part or segment closes.
-    fn before_video(&mut self, next: &TimedSample) {
+    /// Decides, before the next frame (at output time `next_dts`) joins, whether the open
+    /// part or segment closes.
+    fn before_video(&mut self, next_dts: u64, next_keyframe: bool) {
         let Some(segment) = self.segment.as_mut() else {
             return;
         };
-        let segment_len = next.dts.saturating_sub(segment.start_dts);
+        let segment_len = next_dts.saturating_sub(segment.start_dts);
         let due = ticks(self.config.segment_target_ms.saturating_sub(self.config.part_target_ms));
         if segment_len >= due {
             let ask = match segment.keyframe_asked_at {
                 None => true,
-                Some(at) => next.dts.saturating_sub(at) >= u64::from(VIDEO_TIMESCALE),
+                Some(at) => next_dts.saturating_sub(at) >= u64::from(VIDEO_TIMESCALE),
             };
             if ask {
-                segment.keyframe_asked_at = Some(next.dts);
+                segment.keyframe_asked_at = Some(next_dts);
                 self.events.push_back(Event::KeyframeWanted);
             }
         }
-        if next.keyframe && segment_len >= due {
-            // The keyframe opens the next segment when it is placed.
+        if next_keyframe && segment_len >= due {
+            // The segment's last frame takes the skew back; the keyframe opens the next
+            // segment on its input time when it is placed.
+            let part_ticks = self.part_ticks();
+            if let Some(last) = self.part.video.last_mut() {
+                last.duration = self.fit.absorb(part_ticks, last.duration);
+            }
             self.cut(true);
             return;
         }
-        let Some(part_start) = self.part.start_dts else {
-            return;
-        };
+        // A part that is long enough closes now if the next frame (guessed to last as long as
+        // the last one) would overfill it: the part goes out one frame earlier.
         let last = self.part.video.last().map(|s| u64::from(s.duration)).unwrap_or(0);
-        let with_next = next.dts.saturating_sub(part_start) + last;
-        if with_next > ticks(self.config.part_target_ms) {
+        if self.fit.should_cut(self.part_ticks(), last) {
             self.cut(false);
         }
+    }
+
+    /// Video ticks in the open part.
+    fn part_ticks(&self) -> u64 {
+        self.part.video.iter().map(|s| u64::from(s.duration)).sum()
     }
 
     fn open_segment(&mut self, first: &TimedSample) {
@@ -662,6 +693,102 @@ mod tests {
             })
             .collect();
         assert_eq!(order, vec!["start 0", "close 0", "start 1"]);
+    }
+
+    #[test]
+    fn a_long_frame_gap_never_makes_a_part_exceed_the_target() {
+        let mut s = Segmenter::new(SegmenterConfig { part_target_ms: 210, segment_target_ms: 2000 }, 0);
+        s.set_tracks(ProgramTracks { audio: None, ..tracks(0x1f) });
+        // 30 fps, but frames 10..=17 never came (a 300 ms gap after frame 9).
+        for n in (0..60u64).filter(|n| !(10..=17).contains(n)) {
+            s.push_video(video(n, n == 0));
+        }
+        s.finish();
+        let mut parts = Vec::new();
+        while let Some(event) = s.poll() {
+            if let Event::Part(part) = event {
+                assert!(part.duration_s <= 0.210 + 1e-9, "{part:?}");
+                parts.push(part);
+            }
+        }
+        // The frame after the gap keeps its decode time: find it as a part's tfdt.
+        let starts: Vec<u64> = parts
+            .iter()
+            .map(|p| {
+                let moof = Moof::decode(&mut std::io::Cursor::new(&p.data[..])).unwrap();
+                moof.traf[0].tfdt.as_ref().unwrap().base_media_decode_time
+            })
+            .collect();
+        assert!(starts.contains(&(18 * FRAME)), "{starts:?}");
+    }
+
+    #[test]
+    fn jittery_frames_make_parts_in_the_window_on_a_timeline_close_to_the_input() {
+        // 17 fps (no whole number of frames fits 200 ms) with ±10 ms of jitter, a keyframe
+        // every 34 frames, and 48 kHz audio: what a loaded Chromium publisher sends.
+        let mut s = Segmenter::new(SegmenterConfig { part_target_ms: 200, segment_target_ms: 2000 }, 0);
+        s.set_tracks(tracks(0x1f));
+        let mut state = 0x9e37_79b9_u64;
+        let mut input_dts = Vec::new();
+        let mut dts = 0u64;
+        let mut next_audio = 0u64;
+        for n in 0..400u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            dts += 5_294 - 900 + state % 1_801;
+            input_dts.push(dts);
+            while next_audio * 1024 * 90_000 / 48_000 <= dts {
+                s.push_audio(TimedSample { dts: next_audio * 1024, ..audio(next_audio) });
+                next_audio += 1;
+            }
+            s.push_video(TimedSample {
+                dts,
+                duration: None,
+                keyframe: n % 34 == 0,
+                program_time_ms: 0,
+                data: Bytes::copy_from_slice(&n.to_be_bytes()),
+            });
+        }
+        s.finish();
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll()).collect();
+        let mut by_segment: std::collections::BTreeMap<u64, Vec<&PartReady>> = Default::default();
+        for event in &events {
+            if let Event::Part(part) = event {
+                by_segment.entry(part.msn).or_default().push(part);
+            }
+        }
+        assert!(by_segment.len() >= 10, "{}", by_segment.len());
+        let mut previous_end = 0u64;
+        for parts in by_segment.values() {
+            for (i, part) in parts.iter().enumerate() {
+                assert!(part.duration_s <= 0.2 + 1e-9, "{part:?}");
+                if i + 1 < parts.len() {
+                    assert!(part.duration_s >= 0.17 - 1e-9, "part {} of {}: {}", i, part.msn, part.duration_s);
+                }
+                // Each frame's output time stays within 40 ms of its input time, and the
+                // timeline never steps back.
+                let mut input = std::io::Cursor::new(&part.data[..]);
+                let moof = Moof::decode(&mut input).unwrap();
+                let moof_len = input.position() as usize;
+                let mdat = Mdat::decode(&mut input).unwrap();
+                let traf = &moof.traf[0];
+                let mut t = traf.tfdt.as_ref().unwrap().base_media_decode_time;
+                assert!(t >= previous_end, "timeline stepped back at part {}.{}", part.msn, i);
+                let mut offset = 0;
+                let data_start = traf.trun[0].data_offset.unwrap() as usize - moof_len - 8;
+                for entry in &traf.trun[0].samples {
+                    let size = entry.size.unwrap() as usize;
+                    let at = data_start + offset;
+                    let n = u64::from_be_bytes(mdat.data[at..at + 8].try_into().unwrap()) as usize;
+                    let skew = t as i64 - input_dts[n] as i64;
+                    assert!(skew.abs() <= 3_600, "frame {n} is {skew} ticks off its input time");
+                    offset += size;
+                    t += u64::from(entry.duration.unwrap());
+                }
+                previous_end = t;
+            }
+        }
     }
 
     #[test]
