@@ -11,6 +11,10 @@
 //! - A switch of presenter, a reconnection (a jump of more than 5 s in RTP time) or frames lost
 //!   on the bus start a new epoch: EXT-X-DISCONTINUITY, a new init section if the parameters
 //!   differ, and a keyframe request to the presenter.
+//! - Durability: a segment is written to the replay directory (temp file + rename), then listed
+//!   in its index (`replay.jsonl`), then in the replay playlist, which is also written there. At
+//!   start the replay is rebuilt from the index and the program continues after its last
+//!   segment (a discontinuity; no number reused); an event that had ended stays ended.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::error::RecvError;
 use townhall_ingest::{Stage, StageFrame};
+use townhall_origin::replay_index::{ReplayEntry, ReplayIndex};
 use townhall_origin::{HlsStream, RenditionInfo};
 use townhall_packager::aac::{AAC_FRAME_SAMPLES, OpusToAac};
 use townhall_packager::fmp4::{SampleEntry, aac_lc_audio_specific_config};
@@ -43,6 +48,8 @@ struct Program {
     stream: Arc<HlsStream>,
     settings: ProgramSettings,
     replay_dir: PathBuf,
+    /// The durable list of the replay's segments.
+    index: ReplayIndex,
     presenter: Option<String>,
     segmenter: Segmenter,
     timeline: ProgramTimeline,
@@ -68,17 +75,38 @@ pub async fn run(
     if let Err(err) = tokio::fs::create_dir_all(&replay_dir).await {
         tracing::error!(room = %stage.room, dir = %replay_dir.display(), %err, "cannot create the replay directory");
     }
+    let index = ReplayIndex::new(&replay_dir);
+    let entries = {
+        let index = index.clone();
+        tokio::task::spawn_blocking(move || index.read()).await.map_err(std::io::Error::other).and_then(|r| r)
+    };
+    let entries = entries.unwrap_or_else(|err| {
+        tracing::error!(room = %stage.room, dir = %replay_dir.display(), %err, "replay index unreadable: the replay starts anew");
+        Vec::new()
+    });
+    let resume = stream.restore(&entries);
+    if let Some(resume) = resume {
+        tracing::info!(room = %stage.room, next_msn = resume.next_msn, ended = resume.ended, "replay restored");
+        if resume.ended {
+            return;
+        }
+    }
     let mut frames = stage.subscribe_frames();
     let mut program_changes = stage.watch_program();
     let config =
         SegmenterConfig { part_target_ms: settings.part_target_ms, segment_target_ms: settings.segment_target_ms };
+    let segmenter = match resume {
+        Some(resume) => Segmenter::resume(config, resume.next_msn, resume.last_init_id),
+        None => Segmenter::new(config, 0),
+    };
     let mut program = Program {
         presenter: program_changes.borrow().as_ref().map(|f| f.presenter.clone()),
         stage,
         stream,
         settings,
         replay_dir,
-        segmenter: Segmenter::new(config, 0),
+        index,
+        segmenter,
         timeline: ProgramTimeline::new(),
         transcoder: None,
         first_opus_capture_ms: 0,
@@ -88,9 +116,13 @@ pub async fn run(
         last_video_pts: None,
         segment_bytes: 0,
     };
+    let mut event_ended = false;
     loop {
         tokio::select! {
-            _ = stop.notified() => break,
+            _ = stop.notified() => {
+                event_ended = true;
+                break;
+            }
             changed = program_changes.changed() => {
                 if changed.is_err() {
                     break;
@@ -116,6 +148,11 @@ pub async fn run(
     program.segmenter.finish();
     program.drain().await;
     program.stream.end();
+    if event_ended {
+        // The replay stays VOD across restarts.
+        program.record(ReplayEntry::Ended).await;
+        program.write_replay_playlist().await;
+    }
 }
 
 impl Program {
@@ -283,17 +320,60 @@ impl Program {
                 self.segment_bytes = 0;
                 let path = self.replay_dir.join(format!("seg-{}.m4s", segment.msn));
                 match write_atomically(path, segment.data.to_vec()).await {
-                    Ok(()) => self.stream.segment_persisted(
-                        segment.msn,
-                        segment.program_time_ms,
-                        segment.discontinuity,
-                        segment.init_id,
-                        segment.duration_s,
-                    ),
+                    Ok(()) => {
+                        // The index line goes after the file, so it never names a missing one.
+                        self.record(ReplayEntry::Segment {
+                            msn: segment.msn,
+                            program_time_ms: segment.program_time_ms,
+                            discontinuity: segment.discontinuity,
+                            init_id: segment.init_id,
+                            duration_s: segment.duration_s,
+                        })
+                        .await;
+                        self.stream.segment_persisted(
+                            segment.msn,
+                            segment.program_time_ms,
+                            segment.discontinuity,
+                            segment.init_id,
+                            segment.duration_s,
+                        );
+                        self.write_replay_playlist().await;
+                    }
                     Err(err) => {
                         tracing::error!(room = %self.stage.room, msn = segment.msn, %err, "segment not written: left out of the replay")
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Program {
+    // These two return `'static` futures: `Program` holds the transcoder, which is not `Sync`,
+    // so no borrow of it may live across an await.
+
+    /// Appends an entry to the replay index (on disk when the future completes).
+    fn record(&self, entry: ReplayEntry) -> impl Future<Output = ()> + Send + 'static {
+        let index = self.index.clone();
+        let room = self.stage.room.clone();
+        async move {
+            let written =
+                tokio::task::spawn_blocking(move || index.append(&entry)).await.map_err(std::io::Error::other);
+            if let Err(err) = written.and_then(|r| r) {
+                tracing::error!(%room, %err, "replay index not written: a restart will not restore this");
+            }
+        }
+    }
+
+    /// Writes the replay playlist beside its segments, so the directory is standard HLS that
+    /// any web server (or a bucket) can serve without townhall.
+    fn write_replay_playlist(&self) -> impl Future<Output = ()> + Send + 'static {
+        let text = self.stream.render_replay();
+        let path = self.replay_dir.join("replay.m3u8");
+        let room = self.stage.room.clone();
+        async move {
+            if let Err(err) = write_atomically(path, text.into_bytes()).await {
+                tracing::warn!(%room, %err, "replay playlist not written to disk");
             }
         }
     }

@@ -8,6 +8,7 @@
 //! (multivariant), `live.m3u8` (media, low-latency), `replay.m3u8` (EVENT, then VOD),
 //! `init-{id}.mp4`, `seg-{msn}.m4s`, `part-{msn}.{index}.m4s`.
 
+pub mod replay_index;
 pub mod stream;
 
 use std::collections::HashMap;
@@ -245,7 +246,7 @@ async fn serve(
             Ok(playlist_response(body, "public, max-age=1".into(), &headers))
         }
         File::Replay => {
-            if !stream.is_started() {
+            if !stream.is_started() && !stream.has_replay() {
                 return Err(not_live());
             }
             let cache = if stream.is_ended() { "public, max-age=3600" } else { "public, max-age=1" };
@@ -285,10 +286,18 @@ async fn serve(
             }
             Ok(playlist_response(stream.render_live(directives.skip), format!("public, max-age={}", 6 * td), &headers))
         }
-        File::Init(id) => stream
-            .init(id)
-            .map(|b| media_response("video/mp4", b))
-            .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no init section {id}"))),
+        File::Init(id) => {
+            if let Some(init) = stream.init(id) {
+                return Ok(media_response("video/mp4", init));
+            }
+            // Init sections of a replay from before a restart are only on disk.
+            if let Some(dir) = &stream.replay_dir
+                && let Ok(bytes) = tokio::fs::read(dir.join(format!("init-{id}.mp4"))).await
+            {
+                return Ok(media_response("video/mp4", Bytes::from(bytes)));
+            }
+            Err(Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no init section {id}")))
+        }
         File::Part(msn, index) => {
             if let Some(part) = stream.part(msn, index) {
                 return Ok(media_response("video/iso.segment", part));

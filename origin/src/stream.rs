@@ -11,6 +11,8 @@ use tokio::sync::watch;
 use townhall_packager::playlist::{MediaPlaylist, PartEntry, PlaylistKind, Skip};
 use townhall_packager::segmenter::Event;
 
+use crate::replay_index::ReplayEntry;
+
 /// How the multivariant playlist describes the one rendition.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RenditionInfo {
@@ -41,6 +43,17 @@ pub struct HlsStream {
     version: watch::Sender<u64>,
     /// Where replay segments are kept (written by the program task before they are listed).
     pub replay_dir: Option<PathBuf>,
+}
+
+/// Where a restored program continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The first media sequence number not used yet.
+    pub next_msn: u64,
+    /// The highest init section number used (new ones are numbered after it).
+    pub last_init_id: u32,
+    /// The event had ended: the replay is VOD and no program runs.
+    pub ended: bool,
 }
 
 /// Limits of what a stream keeps in memory.
@@ -101,6 +114,11 @@ impl HlsStream {
         self.state().rendition.clone()
     }
 
+    /// Whether the replay lists any segment (of this run or, restored, of an earlier one).
+    pub fn has_replay(&self) -> bool {
+        self.state().replay.segments().next().is_some()
+    }
+
     /// Whether the program has started (a first segment exists).
     pub fn is_started(&self) -> bool {
         self.state().started
@@ -157,6 +175,46 @@ impl HlsStream {
         self.bump();
     }
 
+    /// Rebuilds the replay from its durable index after a restart, and prepares the live
+    /// playlist to continue it: the live playlist's discontinuity sequence counts the replay's
+    /// discontinuities and the one the continuation starts with. Returns where the program
+    /// continues, or `None` if there was nothing to restore.
+    pub fn restore(&self, entries: &[ReplayEntry]) -> Option<Resume> {
+        let mut state = self.state();
+        let mut resume: Option<Resume> = None;
+        let mut discontinuities = 0u64;
+        for entry in entries {
+            match *entry {
+                ReplayEntry::Segment { msn, program_time_ms, discontinuity, init_id, duration_s } => {
+                    if resume.is_some_and(|r| msn < r.next_msn) {
+                        continue; // never list a number twice
+                    }
+                    if discontinuity && resume.is_some() {
+                        discontinuities += 1;
+                    }
+                    state.replay.start_segment(msn, program_time_ms, discontinuity, init_id);
+                    state.replay.close_segment(msn, duration_s);
+                    let last_init_id = resume.map_or(init_id, |r| r.last_init_id.max(init_id));
+                    resume = Some(Resume { next_msn: msn + 1, last_init_id, ended: false });
+                }
+                ReplayEntry::Ended => {
+                    if let Some(r) = resume.as_mut() {
+                        r.ended = true;
+                    }
+                }
+            }
+        }
+        let resume = resume?;
+        state.live.set_discontinuity_sequence(discontinuities + 1);
+        if resume.ended {
+            state.live.end();
+            state.replay.end();
+        }
+        drop(state);
+        self.bump();
+        Some(resume)
+    }
+
     /// The program ended: both playlists get ENDLIST.
     pub fn end(&self) {
         let mut state = self.state();
@@ -205,5 +263,41 @@ impl HlsStream {
 
     pub fn segment(&self, msn: u64) -> Option<Bytes> {
         self.state().segments.get(&msn).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(msn: u64, discontinuity: bool, init_id: u32) -> ReplayEntry {
+        ReplayEntry::Segment { msn, program_time_ms: 1_700_000_000_000, discontinuity, init_id, duration_s: 2.0 }
+    }
+
+    fn stream() -> HlsStream {
+        HlsStream::new("r", StreamLimits { part_target_s: 0.2, segment_target_s: 2.0, live_window: 6 }, None)
+    }
+
+    #[test]
+    fn a_restored_replay_continues_with_new_numbers_and_a_discontinuity() {
+        let s = stream();
+        let entries = [segment(0, false, 1), segment(1, false, 1), segment(2, true, 2), segment(1, false, 1)];
+        let resume = s.restore(&entries).unwrap();
+        assert_eq!(resume, Resume { next_msn: 3, last_init_id: 2, ended: false });
+        let replay = s.render_replay();
+        assert_eq!(replay.matches("seg-1.m4s").count(), 1, "a number listed twice is skipped: {replay}");
+        assert!(s.has_replay() && !s.is_started() && !s.is_ended());
+        // The live playlist counts the replay's discontinuity and the continuation's own.
+        s.apply(&Event::SegmentStarted { msn: 3, program_time_ms: 0, discontinuity: true, init_id: 3 });
+        assert!(s.render_live(Skip::No).contains("#EXT-X-DISCONTINUITY-SEQUENCE:2\n"));
+    }
+
+    #[test]
+    fn an_ended_event_is_restored_as_vod_and_nothing_is_nothing() {
+        let s = stream();
+        let resume = s.restore(&[segment(7, false, 1), ReplayEntry::Ended]).unwrap();
+        assert!(resume.ended);
+        assert!(s.render_replay().ends_with("#EXT-X-ENDLIST\n"));
+        assert_eq!(stream().restore(&[ReplayEntry::Ended]), None);
     }
 }

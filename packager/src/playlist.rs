@@ -154,6 +154,12 @@ impl MediaPlaylist {
         }
     }
 
+    /// Sets EXT-X-DISCONTINUITY-SEQUENCE for a playlist that continues an earlier one (a
+    /// program resumed after a restart, whose first segment is a discontinuity).
+    pub fn set_discontinuity_sequence(&mut self, sequence: u64) {
+        self.discontinuity_sequence = sequence;
+    }
+
     /// TARGETDURATION: the longest segment, rounded (§4.4.3.1), and at least the target.
     pub fn target_duration(&self) -> u64 {
         let longest = self.longest_segment_s.round() as u64;

@@ -213,6 +213,16 @@ impl Segmenter {
         }
     }
 
+    /// A segmenter that continues an earlier program (after a restart): media sequence numbers
+    /// from `next_msn`, init sections numbered after `last_init_id`, and the first segment
+    /// marked as a discontinuity.
+    pub fn resume(config: SegmenterConfig, next_msn: u64, last_init_id: u32) -> Self {
+        let mut segmenter = Self::new(config, next_msn);
+        segmenter.init_id = last_init_id;
+        segmenter.pending_discontinuity = true;
+        segmenter
+    }
+
     /// The longest segment closed so far, in seconds.
     pub fn longest_segment_s(&self) -> f64 {
         self.longest_segment_s
@@ -814,6 +824,18 @@ mod tests {
             .collect();
         assert_eq!(closed.len(), 1);
         assert!((closed[0] - 1.9).abs() < 1e-9, "cut at the keyframe of 1.9 s, not at 1.0 s: {closed:?}");
+    }
+
+    #[test]
+    fn a_resumed_program_continues_the_numbers_after_a_discontinuity() {
+        let mut s = Segmenter::resume(SegmenterConfig { part_target_ms: 200, segment_target_ms: 2000 }, 42, 3);
+        s.set_tracks(tracks(0x1f));
+        for n in 0..10 {
+            s.push_video(video(n, n == 0));
+        }
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll()).collect();
+        assert!(matches!(events[0], Event::Init { id: 4, .. }), "{:?}", events[0]);
+        assert!(matches!(events[1], Event::SegmentStarted { msn: 42, discontinuity: true, init_id: 4, .. }));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! `scripts/setup.sh` installs.
 #![allow(dead_code)]
 
+pub mod hls;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
