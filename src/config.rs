@@ -40,6 +40,15 @@ pub struct HlsConfig {
     /// Milliseconds to wait for the presenter's first RTCP Sender Report (to align audio and
     /// video) before starting the program without it.
     pub sender_report_wait_ms: u64,
+    /// Shared secret that identifies the CDN: the edge sends it in the `X-Townhall-CDN`
+    /// request header (`proxy_set_header` in `config/nginx-edge.conf`, `bereq.http` in
+    /// `config/varnish-edge.vcl`). Printable ASCII without spaces. Empty (the default): off.
+    /// It is only checked when `require_cdn` is true.
+    pub cdn_secret: String,
+    /// Serve `/hls/…` only to the CDN: requests without `X-Townhall-CDN: <cdn_secret>` get
+    /// 403 `cdn_only`, so viewers cannot bypass the cache. Pages, the API, WHIP/WHEP,
+    /// `/healthz` and `/metrics` are not affected. Needs `cdn_secret`. Default false.
+    pub require_cdn: bool,
 }
 
 impl Default for HlsConfig {
@@ -51,6 +60,8 @@ impl Default for HlsConfig {
             live_window_segments: 10,
             aac_bitrate: 128_000,
             sender_report_wait_ms: 3_000,
+            cdn_secret: String::new(),
+            require_cdn: false,
         }
     }
 }
@@ -208,6 +219,12 @@ impl Config {
         if !(32_000..=320_000).contains(&self.hls.aac_bitrate) {
             bail!("hls.aac_bitrate must be between 32000 and 320000");
         }
+        if !self.hls.cdn_secret.bytes().all(|b| b.is_ascii_graphic()) {
+            bail!("hls.cdn_secret must be printable ASCII without spaces: it travels in an HTTP header");
+        }
+        if self.hls.require_cdn && self.hls.cdn_secret.is_empty() {
+            bail!("hls.require_cdn = true needs hls.cdn_secret: set the secret the CDN edge sends in X-Townhall-CDN");
+        }
         if self.webrtc.ice_failed_timeout_ms == 0 || self.webrtc.ice_disconnected_timeout_ms == 0 {
             bail!("webrtc.ice_*_timeout_ms must be positive");
         }
@@ -309,6 +326,24 @@ mod tests {
         let mut c = Config::default();
         c.stage.max_presenters = 0;
         assert!(c.validate().unwrap_err().to_string().contains("stage.max_presenters"));
+    }
+
+    #[test]
+    fn requiring_the_cdn_needs_a_usable_secret() {
+        let env = [("TOWNHALL_HLS_REQUIRE_CDN", "true")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let c = Config::load(None, env).unwrap();
+        assert!(c.hls.require_cdn);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("hls.require_cdn") && err.contains("hls.cdn_secret"), "{err}");
+        let env = [("TOWNHALL_HLS_REQUIRE_CDN", "true"), ("TOWNHALL_HLS_CDN_SECRET", "edge secret")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let err = Config::load(None, env).unwrap().validate().unwrap_err().to_string();
+        assert!(err.contains("hls.cdn_secret"), "{err}");
+        let env = [("TOWNHALL_HLS_REQUIRE_CDN", "true"), ("TOWNHALL_HLS_CDN_SECRET", "edge-secret-1234")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let c = Config::load(None, env).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.hls.cdn_secret, "edge-secret-1234");
     }
 
     #[test]

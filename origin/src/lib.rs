@@ -8,6 +8,7 @@
 //! (multivariant), `live.m3u8` (media, low-latency), `replay.m3u8` (EVENT, then VOD),
 //! `init-{id}.mp4`, `seg-{msn}.m4s`, `part-{msn}.{index}.m4s`.
 
+pub mod cdn;
 pub mod replay_index;
 pub mod stream;
 
@@ -23,12 +24,15 @@ use axum::routing::get;
 use bytes::Bytes;
 use townhall_packager::playlist::Skip;
 
+pub use cdn::{CDN_HEADER, ObjectKind, RequestCounters};
 pub use stream::{HlsStream, RenditionInfo, StreamLimits};
 
 /// The streams the origin serves, by room.
 #[derive(Debug, Default)]
 pub struct Origin {
     streams: Mutex<HashMap<String, Arc<HlsStream>>>,
+    /// Requests that reached the origin, by object kind (`townhall_hls_requests_total`).
+    pub requests: RequestCounters,
 }
 
 impl Origin {
@@ -68,7 +72,11 @@ impl IntoResponse for Problem {
             "code": self.code,
             "detail": self.detail,
         });
-        let cache = if self.status == StatusCode::SERVICE_UNAVAILABLE { "no-store" } else { "public, max-age=1" };
+        // A 503 says "not yet" and a 403 says "not you": neither may stay in a shared cache.
+        let cache = match self.status {
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::FORBIDDEN => "no-store",
+            _ => "public, max-age=1",
+        };
         (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json"), (header::CACHE_CONTROL, cache)],
@@ -79,15 +87,21 @@ impl IntoResponse for Problem {
 }
 
 /// The origin's routes: `/{room}/{file}`. Playlists are gzipped for clients that accept it
-/// (`Vary: Accept-Encoding`); media objects are not (they do not shrink).
-pub fn router(origin: Arc<Origin>) -> Router {
+/// (`Vary: Accept-Encoding`); media objects are not (they do not shrink). With
+/// `required_cdn_secret`, only requests whose [`CDN_HEADER`] carries that secret are served;
+/// every other gets 403 `cdn_only` ([`cdn`]).
+pub fn router(origin: Arc<Origin>, required_cdn_secret: Option<String>) -> Router {
     let playlists_only = |_: StatusCode, _: axum::http::Version, headers: &HeaderMap, _: &axum::http::Extensions| {
         headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/vnd.apple.mpegurl"))
     };
-    Router::new()
+    let router = Router::new()
         .route("/{room}/{file}", get(serve))
         .layer(tower_http::compression::CompressionLayer::new().gzip(true).compress_when(playlists_only))
-        .with_state(origin)
+        .with_state(origin);
+    match required_cdn_secret {
+        Some(secret) => router.layer(axum::middleware::from_fn_with_state(Arc::<str>::from(secret), cdn::require_cdn)),
+        None => router,
+    }
 }
 
 /// A file name of the origin.
@@ -121,6 +135,20 @@ fn parse_file(name: &str) -> Option<File> {
             }
         }
     })
+}
+
+/// What a request asks for, for the counters: a live playlist request naming `_HLS_msn` is a
+/// blocking one (whether or not its directives turn out valid).
+fn object_kind(file: &File, query: Option<&str>) -> ObjectKind {
+    match file {
+        File::Live if query.is_some_and(|q| q.split('&').any(|p| p.starts_with("_HLS_msn="))) => {
+            ObjectKind::BlockingPlaylist
+        }
+        File::Multivariant | File::Live | File::Replay => ObjectKind::Playlist,
+        File::Init(_) => ObjectKind::Init,
+        File::Segment(_) => ObjectKind::Segment,
+        File::Part(..) => ObjectKind::Part,
+    }
 }
 
 /// `_HLS_msn`, `_HLS_part`, `_HLS_skip` (§6.2.5).
@@ -219,6 +247,7 @@ async fn serve(
     let Some(file) = parse_file(&file) else {
         return Err(Problem::new(StatusCode::NOT_FOUND, "not_found", format!("no HLS file {file:?}")));
     };
+    origin.requests.count(object_kind(&file, query.as_deref()));
     let stream = origin
         .get(&room)
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "unknown_room", format!("no room {room:?}")))?;
@@ -406,7 +435,8 @@ mod blocking_tests {
     }
 
     async fn get(origin: &Arc<Origin>, uri: &str) -> (StatusCode, String) {
-        let response = router(origin.clone()).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let response =
+            router(origin.clone(), None).oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
         let status = response.status();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&body).into_owned())

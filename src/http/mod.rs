@@ -6,6 +6,7 @@ mod auth;
 mod ops;
 mod pages;
 pub mod problem;
+mod recordings;
 mod signalling;
 
 use std::collections::HashMap;
@@ -101,7 +102,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/publish/{room}", get(pages::publish))
         .route("/stage/{room}", get(pages::stage))
         .route("/watch/{room}", get(pages::watch))
-        .nest_service("/hls", townhall_origin::router(state.origin.clone()))
+        .nest_service("/hls", townhall_origin::router(state.origin.clone(), required_cdn_secret(&state.config)))
         .route("/assets/{file}", get(pages::asset))
         .route("/favicon.ico", get(pages::favicon))
         .route("/healthz", get(ops::healthz))
@@ -110,6 +111,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}", get(api::get_room).delete(api::delete_room))
         .route("/api/rooms/{room}/program", post(api::set_program))
         .route("/api/rooms/{room}/end", post(api::end_event))
+        .route("/api/rooms/{room}/recordings", post(recordings::start_or_stop).get(recordings::list))
+        .route("/api/rooms/{room}/recordings/{file}", get(recordings::get))
         .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))
         .route(
             "/whip/{room}/sessions/{session}",
@@ -128,6 +131,11 @@ pub fn router(state: SharedState) -> Router {
         .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), common_headers))
         .with_state(state)
+}
+
+/// The secret `/hls/…` requests must carry, when `hls.require_cdn` is on.
+fn required_cdn_secret(config: &Config) -> Option<String> {
+    config.hls.require_cdn.then(|| config.hls.cdn_secret.clone())
 }
 
 /// CORS on every response (RFC 9725 §4.8: browsers publish from other origins) and counters.

@@ -46,6 +46,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
     ] {
         let _ = writeln!(out, "# HELP townhall_{name} {help}\n# TYPE townhall_{name} counter\ntownhall_{name} {value}");
     }
+    state.origin.requests.render(&mut out);
     let _ = writeln!(
         out,
         "# HELP townhall_rooms Rooms that exist.\n# TYPE townhall_rooms gauge\ntownhall_rooms {}",
