@@ -4,6 +4,7 @@
 mod config;
 mod http;
 mod program;
+mod recordings;
 mod rooms;
 mod tls;
 

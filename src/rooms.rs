@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use townhall_ingest::{Stage, StageLimits};
 use townhall_origin::{HlsStream, StreamLimits};
 
+use crate::recordings::RecordingStore;
+
 /// What is stored of a room.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RoomRecord {
@@ -31,6 +33,8 @@ pub struct Room {
     pub record: RoomRecord,
     pub stage: Arc<Stage>,
     pub hls: Arc<HlsStream>,
+    /// The host's recordings of the program, kept beside its replay.
+    pub recordings: RecordingStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,8 +156,10 @@ impl Rooms {
 
 fn new_room(record: RoomRecord, limits: StageLimits, hls_limits: StreamLimits, hls_dir: &Path) -> Room {
     let stage = Stage::new(record.id.clone(), limits);
-    let hls = Arc::new(HlsStream::new(record.id.clone(), hls_limits, Some(hls_dir.join(&record.id))));
-    Room { record, stage, hls }
+    let dir = hls_dir.join(&record.id);
+    let recordings = RecordingStore::open(&dir);
+    let hls = Arc::new(HlsStream::new(record.id.clone(), hls_limits, Some(dir)));
+    Room { record, stage, hls, recordings }
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use townhall_packager::playlist::{MediaPlaylist, PartEntry, PlaylistKind, Skip};
+use townhall_packager::playlist::{MediaPlaylist, PartEntry, PlaylistKind, SegmentEntry, Skip};
 use townhall_packager::segmenter::Event;
 
 use crate::replay_index::ReplayEntry;
@@ -112,6 +112,16 @@ impl HlsStream {
 
     pub fn rendition(&self) -> Option<RenditionInfo> {
         self.state().rendition.clone()
+    }
+
+    /// The replay's segments numbered `first..=last`, as listed (complete and on disk).
+    pub fn replay_segments(&self, first: u64, last: u64) -> Vec<SegmentEntry> {
+        self.state().replay.segments().filter(|s| s.complete && (first..=last).contains(&s.msn)).cloned().collect()
+    }
+
+    /// The newest segment of the replay.
+    pub fn last_replay_msn(&self) -> Option<u64> {
+        self.state().replay.last_complete_msn()
     }
 
     /// Whether the replay lists any segment (of this run or, restored, of an earlier one).

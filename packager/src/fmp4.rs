@@ -65,15 +65,15 @@ pub fn write_full_box(out: &mut Vec<u8>, fourcc: &[u8; 4], version: u8, flags: u
     });
 }
 
-fn u16be(out: &mut Vec<u8>, v: u16) {
+pub(crate) fn u16be(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-fn u32be(out: &mut Vec<u8>, v: u32) {
+pub(crate) fn u32be(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-fn u64be(out: &mut Vec<u8>, v: u64) {
+pub(crate) fn u64be(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
@@ -95,20 +95,40 @@ pub fn init_segment(tracks: &[TrackDescription]) -> Vec<u8> {
         }
     });
     write_box(&mut out, b"moov", |out| {
-        write_full_box(out, b"mvhd", 0, 0, |out| {
-            u32be(out, 0); // creation_time
-            u32be(out, 0); // modification_time
-            u32be(out, 1000); // timescale
-            u32be(out, 0); // duration: fragmented
-            u32be(out, 0x0001_0000); // rate 1.0
-            u16be(out, 0x0100); // volume 1.0
-            out.extend_from_slice(&[0; 10]);
-            matrix(out);
-            out.extend_from_slice(&[0; 24]); // pre_defined
-            u32be(out, tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1);
-        });
+        // Durations are 0: the media is in fragments.
+        write_mvhd(out, 1000, 0, tracks.iter().map(|t| t.track_id).max().unwrap_or(0) + 1);
         for track in tracks {
-            write_trak(out, track);
+            let (is_video, width, height) = match &track.entry {
+                SampleEntry::Avc { width, height, .. } => (true, *width, *height),
+                SampleEntry::Aac { .. } => (false, 0, 0),
+            };
+            let header = TrakHeader {
+                track_id: track.track_id,
+                timescale: track.timescale,
+                is_video,
+                width,
+                height,
+                movie_duration: 0,
+                media_duration: 0,
+            };
+            write_trak(
+                out,
+                &header,
+                |_| {},
+                |out| {
+                    write_full_box(out, b"stsd", 0, 0, |out| {
+                        u32be(out, 1);
+                        write_sample_entry(out, &track.entry);
+                    });
+                    write_full_box(out, b"stts", 0, 0, |out| u32be(out, 0));
+                    write_full_box(out, b"stsc", 0, 0, |out| u32be(out, 0));
+                    write_full_box(out, b"stsz", 0, 0, |out| {
+                        u32be(out, 0);
+                        u32be(out, 0);
+                    });
+                    write_full_box(out, b"stco", 0, 0, |out| u32be(out, 0));
+                },
+            );
         }
         write_box(out, b"mvex", |out| {
             for track in tracks {
@@ -125,33 +145,84 @@ pub fn init_segment(tracks: &[TrackDescription]) -> Vec<u8> {
     out
 }
 
-fn write_trak(out: &mut Vec<u8>, track: &TrackDescription) {
-    let (is_video, width, height) = match &track.entry {
-        SampleEntry::Avc { width, height, .. } => (true, *width, *height),
-        SampleEntry::Aac { .. } => (false, 0, 0),
-    };
+/// Writes `mvhd` (§8.2.2); version 1 only when the duration needs 64 bits.
+pub fn write_mvhd(out: &mut Vec<u8>, timescale: u32, duration: u64, next_track_id: u32) {
+    let wide = duration > u64::from(u32::MAX);
+    write_full_box(out, b"mvhd", u8::from(wide), 0, |out| {
+        times_and_duration(out, wide, Some(timescale), duration);
+        u32be(out, 0x0001_0000); // rate 1.0
+        u16be(out, 0x0100); // volume 1.0
+        out.extend_from_slice(&[0; 10]);
+        matrix(out);
+        out.extend_from_slice(&[0; 24]); // pre_defined
+        u32be(out, next_track_id);
+    });
+}
+
+/// creation_time, modification_time (0), then the timescale if any, then the duration: 32 or
+/// 64 bits each by the box's version.
+fn times_and_duration(out: &mut Vec<u8>, wide: bool, timescale: Option<u32>, duration: u64) {
+    let times = if wide { 16 } else { 8 };
+    out.extend_from_slice(&[0; 16][..times]);
+    if let Some(timescale) = timescale {
+        u32be(out, timescale);
+    }
+    if wide {
+        u64be(out, duration);
+    } else {
+        u32be(out, duration as u32);
+    }
+}
+
+/// What a `trak` says apart from its sample tables (§8.3.2 `tkhd`, §8.4.2 `mdhd`, §8.4.3 `hdlr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrakHeader {
+    pub track_id: u32,
+    pub timescale: u32,
+    pub is_video: bool,
+    pub width: u16,
+    pub height: u16,
+    /// In the movie's timescale (`tkhd`); 0 for fragmented media.
+    pub movie_duration: u64,
+    /// In the track's timescale (`mdhd`); 0 for fragmented media.
+    pub media_duration: u64,
+}
+
+/// Writes a `trak`: `tkhd`, what `edts` writes (an edit list, or nothing), and `mdia` down to
+/// an `stbl` whose body `stbl` writes.
+pub fn write_trak(
+    out: &mut Vec<u8>,
+    header: &TrakHeader,
+    edts: impl FnOnce(&mut Vec<u8>),
+    stbl: impl FnOnce(&mut Vec<u8>),
+) {
+    let is_video = header.is_video;
     write_box(out, b"trak", |out| {
-        write_full_box(out, b"tkhd", 0, 0x3, |out| {
-            u32be(out, 0);
-            u32be(out, 0);
-            u32be(out, track.track_id);
+        let wide = header.movie_duration > u64::from(u32::MAX);
+        write_full_box(out, b"tkhd", u8::from(wide), 0x3, |out| {
+            let times = if wide { 16 } else { 8 };
+            out.extend_from_slice(&[0; 16][..times]);
+            u32be(out, header.track_id);
             u32be(out, 0); // reserved
-            u32be(out, 0); // duration
+            if wide {
+                u64be(out, header.movie_duration);
+            } else {
+                u32be(out, header.movie_duration as u32);
+            }
             out.extend_from_slice(&[0; 8]);
             u16be(out, 0); // layer
             u16be(out, if is_video { 0 } else { 1 }); // alternate_group
             u16be(out, if is_video { 0 } else { 0x0100 }); // volume
             u16be(out, 0);
             matrix(out);
-            u32be(out, u32::from(width) << 16);
-            u32be(out, u32::from(height) << 16);
+            u32be(out, u32::from(header.width) << 16);
+            u32be(out, u32::from(header.height) << 16);
         });
+        edts(out);
         write_box(out, b"mdia", |out| {
-            write_full_box(out, b"mdhd", 0, 0, |out| {
-                u32be(out, 0);
-                u32be(out, 0);
-                u32be(out, track.timescale);
-                u32be(out, 0);
+            let wide = header.media_duration > u64::from(u32::MAX);
+            write_full_box(out, b"mdhd", u8::from(wide), 0, |out| {
+                times_and_duration(out, wide, Some(header.timescale), header.media_duration);
                 u16be(out, 0x55c4); // language "und"
                 u16be(out, 0);
             });
@@ -173,19 +244,7 @@ fn write_trak(out: &mut Vec<u8>, track: &TrackDescription) {
                         write_full_box(out, b"url ", 0, 1, |_| {});
                     });
                 });
-                write_box(out, b"stbl", |out| {
-                    write_full_box(out, b"stsd", 0, 0, |out| {
-                        u32be(out, 1);
-                        write_sample_entry(out, &track.entry);
-                    });
-                    write_full_box(out, b"stts", 0, 0, |out| u32be(out, 0));
-                    write_full_box(out, b"stsc", 0, 0, |out| u32be(out, 0));
-                    write_full_box(out, b"stsz", 0, 0, |out| {
-                        u32be(out, 0);
-                        u32be(out, 0);
-                    });
-                    write_full_box(out, b"stco", 0, 0, |out| u32be(out, 0));
-                });
+                write_box(out, b"stbl", stbl);
             });
         });
     });

@@ -8,6 +8,7 @@
 pub mod aac;
 pub mod fmp4;
 pub mod input;
+pub mod mp4file;
 pub mod part_fit;
 pub mod playlist;
 pub mod segmenter;

@@ -92,7 +92,7 @@ fn view(room: &Room, base: &str, with_tokens: bool, with_host_token: bool) -> Ro
     }
 }
 
-fn room_or_404(state: &SharedState, id: &str) -> ApiResult<std::sync::Arc<Room>> {
+pub(super) fn room_or_404(state: &SharedState, id: &str) -> ApiResult<std::sync::Arc<Room>> {
     state.rooms.get(id).ok_or_else(|| Problem::not_found("unknown_room", format!("no room {id:?}")))
 }
 
@@ -163,6 +163,16 @@ pub async fn delete_room(
         Ok(Some(room)) => {
             state.ingest.close_room(&id);
             state.stop_program(&room);
+            // Its replay, recordings and everything else it stored go with it.
+            if let Some(dir) = room.hls.replay_dir.clone() {
+                let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+                    _ => Ok(()),
+                });
+                if let Ok(Err(err)) = removed.await {
+                    tracing::error!(room = %id, %err, "the room's stored media could not be removed");
+                }
+            }
             tracing::info!(room = %id, "room deleted");
             Ok(StatusCode::NO_CONTENT)
         }
