@@ -20,6 +20,51 @@ pub struct Config {
     pub webrtc: WebRtcConfig,
     pub stage: StageConfig,
     pub hls: HlsConfig,
+    pub s3: S3Config,
+}
+
+/// Pushing each room's replay (segments, init sections, `replay.m3u8`) to an S3 bucket, so
+/// that a CDN or the bucket itself serves it as standard HLS without townhall. The data dir
+/// stays the spool: while the bucket is unreachable, segments wait on disk and go in order
+/// when it returns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// The S3 endpoint, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
+    /// Empty (the default): no push.
+    pub endpoint: String,
+    /// The bucket's region (`us-east-1` for most S3-compatible servers).
+    pub region: String,
+    /// The bucket; it must exist.
+    pub bucket: String,
+    /// Prepended to every key: objects are `{prefix}{room}/replay.m3u8`, `.../seg-{n}.m4s`.
+    pub prefix: String,
+    /// Path-style URLs (`endpoint/bucket/key`), as most S3-compatible servers want; false:
+    /// virtual-hosted style (`bucket.endpoint/key`).
+    pub path_style: bool,
+    /// Credentials; when empty, `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are used.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            prefix: String::new(),
+            path_style: true,
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+        }
+    }
+}
+
+impl S3Config {
+    pub fn enabled(&self) -> bool {
+        !self.endpoint.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -184,9 +229,17 @@ impl Config {
                 toml::from_str(&text).with_context(|| format!("in config file {}", path.display()))?;
             value = toml::Value::try_from(from_file)?;
         }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let aws = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let (aws_key, aws_secret) = (aws("AWS_ACCESS_KEY_ID"), aws("AWS_SECRET_ACCESS_KEY"));
         let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("TOWNHALL_")).collect();
         apply_env(&mut value, &env)?;
-        let config: Config = value.try_into().context("applying TOWNHALL_* environment variables")?;
+        let mut config: Config = value.try_into().context("applying TOWNHALL_* environment variables")?;
+        // S3 credentials: the AWS SDKs' usual variables when the config has none.
+        if config.s3.access_key_id.is_empty() && config.s3.secret_access_key.is_empty() {
+            config.s3.access_key_id = aws_key.unwrap_or_default();
+            config.s3.secret_access_key = aws_secret.unwrap_or_default();
+        }
         Ok(config)
     }
 
@@ -224,6 +277,23 @@ impl Config {
         }
         if self.hls.require_cdn && self.hls.cdn_secret.is_empty() {
             bail!("hls.require_cdn = true needs hls.cdn_secret: set the secret the CDN edge sends in X-Townhall-CDN");
+        }
+        if self.s3.enabled() {
+            if !(self.s3.endpoint.starts_with("http://") || self.s3.endpoint.starts_with("https://")) {
+                bail!("s3.endpoint must start with http:// or https:// (got {:?})", self.s3.endpoint);
+            }
+            if self.s3.bucket.is_empty() {
+                bail!("s3.bucket is required when s3.endpoint is set");
+            }
+            if self.s3.access_key_id.is_empty() || self.s3.secret_access_key.is_empty() {
+                bail!(
+                    "s3.access_key_id and s3.secret_access_key are required when s3.endpoint is set \
+                     (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                );
+            }
+            if !self.s3.prefix.is_empty() && !self.s3.prefix.ends_with('/') {
+                bail!("s3.prefix must end with '/' (got {:?})", self.s3.prefix);
+            }
         }
         if self.webrtc.ice_failed_timeout_ms == 0 || self.webrtc.ice_disconnected_timeout_ms == 0 {
             bail!("webrtc.ice_*_timeout_ms must be positive");

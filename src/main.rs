@@ -18,6 +18,8 @@ use clap::{Parser, Subcommand};
 use townhall_ingest::{IceTimeouts, Ingest, IngestConfig, StageLimits};
 
 use crate::config::Config;
+use townhall_origin::object_store::{S3Settings, S3Sink};
+use townhall_origin::push::PushStatus;
 
 /// townhall: a webinar broadcast server. Presenters publish over WHIP to a low-latency stage,
 /// watched over WHEP; the program goes out over LL-HLS.
@@ -162,6 +164,31 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let http_addr = listener.local_addr()?;
+    let s3 = if config.s3.enabled() {
+        let c = &config.s3;
+        let sink = Arc::new(S3Sink::new(&S3Settings {
+            endpoint: c.endpoint.clone(),
+            region: c.region.clone(),
+            bucket: c.bucket.clone(),
+            prefix: c.prefix.clone(),
+            path_style: c.path_style,
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: c.secret_access_key.clone(),
+        }));
+        let status = Arc::new(PushStatus::default());
+        // A bucket that cannot be reached is not fatal (segments wait on disk), but the
+        // operator must hear of it now, not when the replay is missing.
+        match sink.check().await {
+            Ok(()) => tracing::info!(bucket = %sink.describe(), "replays are pushed to S3"),
+            Err(err) => {
+                tracing::error!(bucket = %sink.describe(), %err, "S3 is not usable: replays wait on disk until it is");
+                status.set_error(Some(err.to_string()));
+            }
+        }
+        Some((sink, status))
+    } else {
+        None
+    };
     let state = Arc::new(http::AppState {
         config,
         admin_token,
@@ -171,6 +198,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         origin: Arc::default(),
         program_settings,
         programs: Default::default(),
+        s3,
+        pushers: Default::default(),
     });
     for room in state.rooms.list() {
         state.start_program(&room);

@@ -151,6 +151,7 @@ pub async fn run(
     if event_ended {
         // The replay stays VOD across restarts.
         program.record(ReplayEntry::Ended).await;
+        program.stream.notify_replay_written();
         program.write_replay_playlist().await;
     }
 }
@@ -337,6 +338,7 @@ impl Program {
                             segment.init_id,
                             segment.duration_s,
                         );
+                        self.stream.notify_replay_written();
                         self.write_replay_playlist().await;
                     }
                     Err(err) => {

@@ -9,6 +9,8 @@
 //! `init-{id}.mp4`, `seg-{msn}.m4s`, `part-{msn}.{index}.m4s`.
 
 pub mod cdn;
+pub mod object_store;
+pub mod push;
 pub mod replay_index;
 pub mod stream;
 

@@ -15,6 +15,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use townhall_packager::playlist::MediaPlaylist;
 
 /// The file's name inside a replay directory.
 pub const FILE_NAME: &str = "replay.jsonl";
@@ -92,6 +93,23 @@ impl ReplayIndex {
             }
         }
         Ok(entries)
+    }
+}
+
+/// Lists the segments of `entries` in `playlist`, in order, and ends it if the event ended. A
+/// number that does not increase is skipped: no number is ever listed twice.
+pub fn fill_playlist(playlist: &mut MediaPlaylist, entries: &[ReplayEntry]) {
+    let mut next_msn = 0;
+    for entry in entries {
+        match *entry {
+            ReplayEntry::Segment { msn, program_time_ms, discontinuity, init_id, duration_s } if msn >= next_msn => {
+                playlist.start_segment(msn, program_time_ms, discontinuity, init_id);
+                playlist.close_segment(msn, duration_s);
+                next_msn = msn + 1;
+            }
+            ReplayEntry::Segment { .. } => {}
+            ReplayEntry::Ended => playlist.end(),
+        }
     }
 }
 

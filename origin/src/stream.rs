@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use townhall_packager::playlist::{MediaPlaylist, PartEntry, PlaylistKind, SegmentEntry, Skip};
 use townhall_packager::segmenter::Event;
 
-use crate::replay_index::ReplayEntry;
+use crate::replay_index::{ReplayEntry, fill_playlist};
 
 /// How the multivariant playlist describes the one rendition.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -43,6 +43,8 @@ pub struct HlsStream {
     version: watch::Sender<u64>,
     /// Where replay segments are kept (written by the program task before they are listed).
     pub replay_dir: Option<PathBuf>,
+    pub limits: StreamLimits,
+    replay_written: tokio::sync::Notify,
 }
 
 /// Where a restored program continues.
@@ -90,6 +92,8 @@ impl HlsStream {
             }),
             version: watch::channel(0).0,
             replay_dir,
+            limits,
+            replay_written: tokio::sync::Notify::new(),
         }
     }
 
@@ -191,38 +195,33 @@ impl HlsStream {
     /// continues, or `None` if there was nothing to restore.
     pub fn restore(&self, entries: &[ReplayEntry]) -> Option<Resume> {
         let mut state = self.state();
-        let mut resume: Option<Resume> = None;
-        let mut discontinuities = 0u64;
-        for entry in entries {
-            match *entry {
-                ReplayEntry::Segment { msn, program_time_ms, discontinuity, init_id, duration_s } => {
-                    if resume.is_some_and(|r| msn < r.next_msn) {
-                        continue; // never list a number twice
-                    }
-                    if discontinuity && resume.is_some() {
-                        discontinuities += 1;
-                    }
-                    state.replay.start_segment(msn, program_time_ms, discontinuity, init_id);
-                    state.replay.close_segment(msn, duration_s);
-                    let last_init_id = resume.map_or(init_id, |r| r.last_init_id.max(init_id));
-                    resume = Some(Resume { next_msn: msn + 1, last_init_id, ended: false });
-                }
-                ReplayEntry::Ended => {
-                    if let Some(r) = resume.as_mut() {
-                        r.ended = true;
-                    }
-                }
-            }
-        }
-        let resume = resume?;
+        fill_playlist(&mut state.replay, entries);
+        let segments: Vec<&SegmentEntry> = state.replay.segments().collect();
+        let last = segments.last()?;
+        let resume = Resume {
+            next_msn: last.msn + 1,
+            last_init_id: segments.iter().map(|s| s.init_id).max().unwrap_or(0),
+            ended: state.replay.is_ended(),
+        };
+        let discontinuities = segments.iter().skip(1).filter(|s| s.discontinuity).count() as u64;
         state.live.set_discontinuity_sequence(discontinuities + 1);
         if resume.ended {
             state.live.end();
-            state.replay.end();
         }
         drop(state);
         self.bump();
         Some(resume)
+    }
+
+    /// Wakes whoever waits in [`replay_written`](Self::replay_written): the replay's index
+    /// on disk has a new line.
+    pub fn notify_replay_written(&self) {
+        self.replay_written.notify_one();
+    }
+
+    /// Waits until the replay's index has new lines (for the pusher).
+    pub async fn replay_written(&self) {
+        self.replay_written.notified().await;
     }
 
     /// The program ended: both playlists get ENDLIST.

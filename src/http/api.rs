@@ -12,6 +12,7 @@ use super::auth;
 use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
 use crate::rooms::{Room, RoomError};
+use townhall_origin::object_store::ObjectSink;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,6 +173,17 @@ pub async fn delete_room(
                 if let Ok(Err(err)) = removed.await {
                     tracing::error!(room = %id, %err, "the room's stored media could not be removed");
                 }
+            }
+            if let Some((sink, _)) = &state.s3 {
+                let (sink, room_id) = (sink.clone(), id.clone());
+                tokio::spawn(async move {
+                    match sink.delete_prefix(&format!("{room_id}/")).await {
+                        Ok(count) => tracing::info!(room = %room_id, count, "the room's objects were removed from S3"),
+                        Err(err) => {
+                            tracing::error!(room = %room_id, %err, "the room's objects could not be removed from S3")
+                        }
+                    }
+                });
             }
             tracing::info!(room = %id, "room deleted");
             Ok(StatusCode::NO_CONTENT)

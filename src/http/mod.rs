@@ -22,6 +22,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use townhall_ingest::Ingest;
 use townhall_origin::Origin;
+use townhall_origin::object_store::S3Sink;
+use townhall_origin::push::{PushStatus, Pusher};
 
 use crate::config::Config;
 use crate::program::{self, ProgramSettings};
@@ -41,6 +43,10 @@ pub struct AppState {
     pub program_settings: ProgramSettings,
     /// The program task of each room, and how to stop it.
     pub programs: Mutex<HashMap<String, ProgramTask>>,
+    /// The bucket replays are pushed to (`[s3]`), and what the pushers have done.
+    pub s3: Option<(Arc<S3Sink>, Arc<PushStatus>)>,
+    /// The pusher task of each room (with `[s3]`).
+    pub pushers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 impl AppState {
@@ -48,6 +54,15 @@ impl AppState {
     pub fn start_program(&self, room: &Arc<Room>) {
         if !self.config.hls.enabled {
             return;
+        }
+        if let Some((sink, status)) = &self.s3 {
+            let pusher = Pusher { sink: sink.clone(), stream: room.hls.clone(), status: status.clone() };
+            let task = tokio::spawn(pusher.run());
+            if let Some(old) =
+                self.pushers.lock().unwrap_or_else(|e| e.into_inner()).insert(room.record.id.clone(), task)
+            {
+                old.abort();
+            }
         }
         self.origin.insert(room.hls.clone());
         let replay_dir = room.hls.replay_dir.clone().unwrap_or_default();
@@ -75,8 +90,12 @@ impl AppState {
         room.hls.end();
     }
 
-    /// Stops a room's program: its playlists end; the origin stops serving it.
+    /// Stops a room's program: its playlists end; the origin stops serving it; its pusher
+    /// stops.
     pub fn stop_program(&self, room: &Room) {
+        if let Some(pusher) = self.pushers.lock().unwrap_or_else(|e| e.into_inner()).remove(&room.record.id) {
+            pusher.abort();
+        }
         if let Some((task, _)) = self.programs.lock().unwrap_or_else(|e| e.into_inner()).remove(&room.record.id) {
             task.abort();
         }

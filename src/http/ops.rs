@@ -15,8 +15,20 @@ use super::problem::Problem;
 /// `GET /healthz`: 200 with what is running.
 pub async fn healthz(State(state): State<SharedState>) -> Json<serde_json::Value> {
     let m = &state.ingest.metrics;
+    // With [s3]: whether the bucket takes our objects, and how many segments wait on disk.
+    let s3 = state.s3.as_ref().map(|(sink, status)| {
+        let error = status.last_error();
+        json!({
+            "bucket": sink.describe(),
+            "ok": error.is_none(),
+            "error": error,
+            "backlog_segments": status.backlog.load(Ordering::Relaxed),
+        })
+    });
+    let degraded = s3.as_ref().is_some_and(|s| s["ok"] == false);
     Json(json!({
-        "status": "ok",
+        "status": if degraded { "degraded" } else { "ok" },
+        "s3": s3,
         "version": env!("CARGO_PKG_VERSION"),
         "udp": state.ingest.udp_addr().to_string(),
         "rooms": state.rooms.len(),
@@ -47,6 +59,19 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         let _ = writeln!(out, "# HELP townhall_{name} {help}\n# TYPE townhall_{name} counter\ntownhall_{name} {value}");
     }
     state.origin.requests.render(&mut out);
+    if let Some((_, status)) = &state.s3 {
+        for (name, kind, help, value) in [
+            ("s3_objects_pushed_total", "counter", "Objects put into the S3 bucket.", &status.objects_pushed),
+            ("s3_push_failures_total", "counter", "Failed S3 puts (each is retried).", &status.failures),
+            ("s3_backlog_segments", "gauge", "Replay segments on disk not yet in the bucket.", &status.backlog),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP townhall_{name} {help}\n# TYPE townhall_{name} {kind}\ntownhall_{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "# HELP townhall_rooms Rooms that exist.\n# TYPE townhall_rooms gauge\ntownhall_rooms {}",

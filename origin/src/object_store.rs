@@ -1,0 +1,178 @@
+//! Object stores that a room's replay is pushed to, so that a CDN or any web server can serve
+//! it as standard HLS without townhall: the [`ObjectSink`] trait, and [`S3Sink`] over the S3
+//! REST API (PutObject, HeadBucket, ListObjectsV2, DeleteObject) with aws-sdk-s3.
+//!
+//! Decided here:
+//! - The SDK's own retries are off: the pusher (`push`) retries with its own backoff and never
+//!   skips an object, so a retry policy in two places would only hide time.
+//! - Every call has a 10 s operation timeout: a vanished endpoint makes a push fail, not hang.
+//! - Errors keep the service's code and message (`InvalidAccessKeyId`, `NoSuchBucket`, ...)
+//!   since they end up in logs and `/healthz`, where an operator has to act on them.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+/// A failed store operation, with what the store said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} {key}: {detail}")]
+pub struct StoreError {
+    pub operation: &'static str,
+    pub key: String,
+    pub detail: String,
+}
+
+/// Where objects go. Keys are relative to the sink's prefix.
+pub trait ObjectSink: Send + Sync + 'static {
+    /// Stores `body` under `key`, replacing what was there.
+    fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &'static str,
+        cache_control: &'static str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes every object whose key starts with `prefix`; returns how many.
+    fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// Where the S3 sink writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// `https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:9000`, ...
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    /// Prepended to every key (e.g. `webinars/`).
+    pub prefix: String,
+    /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`.
+    pub path_style: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// An S3 bucket (AWS or any S3-compatible server).
+#[derive(Debug, Clone)]
+pub struct S3Sink {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+}
+
+fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(err: &aws_sdk_s3::error::SdkError<E>) -> String {
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => DisplayErrorContext(err).to_string(),
+    }
+}
+
+impl S3Sink {
+    pub fn new(settings: &S3Settings) -> Self {
+        let credentials = Credentials::new(
+            settings.access_key_id.clone(),
+            settings.secret_access_key.clone(),
+            None,
+            None,
+            "townhall config",
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(settings.endpoint.clone())
+            .region(Region::new(settings.region.clone()))
+            .credentials_provider(credentials)
+            .force_path_style(settings.path_style)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(10)).build())
+            .build();
+        Self {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: settings.bucket.clone(),
+            prefix: settings.prefix.clone(),
+        }
+    }
+
+    /// The bucket, as a URL-ish name for logs.
+    pub fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    /// Checks that the bucket is there and the credentials are accepted (HeadBucket).
+    pub async fn check(&self) -> Result<(), StoreError> {
+        let result = self.client.head_bucket().bucket(&self.bucket).send().await;
+        result.map(|_| ()).map_err(|err| {
+            // HEAD responses have no body: name the usual causes by status.
+            let status = err.raw_response().map(|r| r.status().as_u16());
+            let detail = match status {
+                Some(403) => {
+                    "403 Forbidden: the access key or secret is wrong, or lacks access to the bucket".to_owned()
+                }
+                Some(404) => "404: no such bucket".to_owned(),
+                _ => describe(&err),
+            };
+            StoreError { operation: "HeadBucket", key: self.bucket.clone(), detail }
+        })
+    }
+}
+
+impl ObjectSink for S3Sink {
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &'static str,
+        cache_control: &'static str,
+    ) -> Result<(), StoreError> {
+        let key = format!("{}{key}", self.prefix);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type(content_type)
+            .cache_control(cache_control)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| StoreError { operation: "PutObject", key, detail: describe(&err) })
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<usize, StoreError> {
+        let prefix = format!("{}{prefix}", self.prefix);
+        let mut deleted = 0;
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|err| StoreError {
+                    operation: "ListObjectsV2",
+                    key: prefix.clone(),
+                    detail: describe(&err),
+                })?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(|err| StoreError {
+                    operation: "DeleteObject",
+                    key: key.to_owned(),
+                    detail: describe(&err),
+                })?;
+                deleted += 1;
+            }
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(deleted),
+            }
+        }
+    }
+}
