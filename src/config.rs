@@ -94,6 +94,9 @@ pub struct HlsConfig {
     /// 403 `cdn_only`, so viewers cannot bypass the cache. Pages, the API, WHIP/WHEP,
     /// `/healthz` and `/metrics` are not affected. Needs `cdn_secret`. Default false.
     pub require_cdn: bool,
+    /// Days a replay is kept after its last segment, on disk and in the bucket, with its
+    /// recordings; then it is removed whole (the room stays). 0 (the default): for ever.
+    pub replay_retention_days: u32,
 }
 
 impl Default for HlsConfig {
@@ -107,6 +110,7 @@ impl Default for HlsConfig {
             sender_report_wait_ms: 3_000,
             cdn_secret: String::new(),
             require_cdn: false,
+            replay_retention_days: 0,
         }
     }
 }
@@ -294,6 +298,9 @@ impl Config {
             if !self.s3.prefix.is_empty() && !self.s3.prefix.ends_with('/') {
                 bail!("s3.prefix must end with '/' (got {:?})", self.s3.prefix);
             }
+        }
+        if self.hls.replay_retention_days > 36_500 {
+            bail!("hls.replay_retention_days must be at most 36500 (0 keeps replays for ever)");
         }
         if self.webrtc.ice_failed_timeout_ms == 0 || self.webrtc.ice_disconnected_timeout_ms == 0 {
             bail!("webrtc.ice_*_timeout_ms must be positive");

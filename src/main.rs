@@ -5,6 +5,7 @@ mod config;
 mod http;
 mod program;
 mod recordings;
+mod retention;
 mod rooms;
 mod tls;
 
@@ -202,7 +203,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         pushers: Default::default(),
     });
     for room in state.rooms.list() {
-        state.start_program(&room);
+        let resume = if state.config.hls.enabled { program::restore_replay(&room.hls).await } else { None };
+        state.start_program(&room, resume);
+    }
+    let retention_days = state.config.hls.replay_retention_days;
+    if retention_days > 0 && state.config.hls.enabled {
+        tokio::spawn(retention::run(state.clone(), retention_days));
     }
     // Tests and scripts wait for this line.
     tracing::info!(http = %http_addr, udp = %ingest.udp_addr(), "townhall listening");

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 use townhall_ingest::{Stage, StageFrame};
 use townhall_origin::replay_index::{ReplayEntry, ReplayIndex};
+use townhall_origin::stream::Resume;
 use townhall_origin::{HlsStream, RenditionInfo};
 use townhall_packager::aac::{AAC_FRAME_SAMPLES, OpusToAac};
 use townhall_packager::fmp4::{SampleEntry, aac_lc_audio_specific_config};
@@ -63,34 +64,41 @@ struct Program {
     segment_bytes: u64,
 }
 
+/// Rebuilds a room's replay from its index on disk (at start-up, before the server listens,
+/// so no viewer sees the replay missing); returns where its program continues.
+pub async fn restore_replay(stream: &HlsStream) -> Option<Resume> {
+    let dir = stream.replay_dir.clone()?;
+    let index = ReplayIndex::new(&dir);
+    let entries = tokio::task::spawn_blocking(move || index.read()).await.map_err(std::io::Error::other);
+    let entries = entries.and_then(|r| r).unwrap_or_else(|err| {
+        tracing::error!(room = %stream.room, dir = %dir.display(), %err, "replay index unreadable: the replay starts anew");
+        Vec::new()
+    });
+    let resume = stream.restore(&entries);
+    if let Some(resume) = resume {
+        tracing::info!(room = %stream.room, next_msn = resume.next_msn, ended = resume.ended, "replay restored");
+    }
+    resume
+}
+
 /// Runs a room's program until `stop` is notified (the event ended) or the stage's frame bus
-/// closes; then the last segment is closed and both playlists end.
+/// closes; then the last segment is closed and both playlists end. `resume`: where an earlier
+/// run of the program stopped ([`restore_replay`]); an ended event runs no program.
 pub async fn run(
     stage: Arc<Stage>,
     stream: Arc<HlsStream>,
     settings: ProgramSettings,
     replay_dir: PathBuf,
+    resume: Option<Resume>,
     stop: Arc<tokio::sync::Notify>,
 ) {
+    if resume.is_some_and(|r| r.ended) {
+        return;
+    }
     if let Err(err) = tokio::fs::create_dir_all(&replay_dir).await {
         tracing::error!(room = %stage.room, dir = %replay_dir.display(), %err, "cannot create the replay directory");
     }
     let index = ReplayIndex::new(&replay_dir);
-    let entries = {
-        let index = index.clone();
-        tokio::task::spawn_blocking(move || index.read()).await.map_err(std::io::Error::other).and_then(|r| r)
-    };
-    let entries = entries.unwrap_or_else(|err| {
-        tracing::error!(room = %stage.room, dir = %replay_dir.display(), %err, "replay index unreadable: the replay starts anew");
-        Vec::new()
-    });
-    let resume = stream.restore(&entries);
-    if let Some(resume) = resume {
-        tracing::info!(room = %stage.room, next_msn = resume.next_msn, ended = resume.ended, "replay restored");
-        if resume.ended {
-            return;
-        }
-    }
     let mut frames = stage.subscribe_frames();
     let mut program_changes = stage.watch_program();
     let config =

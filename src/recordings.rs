@@ -136,6 +136,15 @@ impl RecordingStore {
         Ok(result)
     }
 
+    /// Forgets every recording (their replay was removed by retention).
+    pub fn clear(&self) -> Result<(), std::io::Error> {
+        self.update(|book| {
+            book.recordings.clear();
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, RecordingBook> {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }

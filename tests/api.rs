@@ -146,3 +146,23 @@ fn configured_ice_servers_are_advertised_in_link_headers() {
     assert_eq!(links[0], r#"<stun:stun.example.net:3478>; rel="ice-server""#);
     assert!(links[1].contains(r#"username="u1"; credential="p1"; credential-type="password""#), "{}", links[1]);
 }
+
+#[test]
+fn a_data_dir_that_cannot_be_written_is_refused_at_start_up() {
+    // Tests run as root, for whom permission bits do not apply: use places no one can write
+    // to, a regular file where the directory should be and a read-only file system.
+    let file = std::env::temp_dir().join(format!("townhall-not-a-dir-{}", std::process::id()));
+    std::fs::write(&file, b"a file").unwrap();
+    for dir in [file.clone(), std::path::PathBuf::from("/proc/townhall-data")] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_townhall"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--udp-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .env("TOWNHALL_ADMIN_TOKEN", "x")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "started on {}", dir.display());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("data directory") && stderr.contains(&*dir.to_string_lossy()), "{stderr}");
+    }
+    std::fs::remove_file(file).unwrap();
+}

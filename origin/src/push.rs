@@ -133,6 +133,9 @@ impl<S: ObjectSink> Pusher<S> {
         let mut playlist =
             MediaPlaylist::new(PlaylistKind::Event, limits.part_target_s, limits.segment_target_s, usize::MAX);
         fill_playlist(&mut playlist, entries);
+        if playlist.segments().next().is_none() {
+            return; // a retired replay: nothing to list
+        }
         let cache = if playlist.is_ended() { "public, max-age=3600" } else { "public, max-age=1" };
         let body = Bytes::from(playlist.render(Skip::No));
         let key = format!("{room}/replay.m3u8");

@@ -36,6 +36,10 @@ pub enum ReplayEntry {
     },
     /// The event ended: the replay is VOD.
     Ended,
+    /// The replay before this line was removed (retention): numbering goes on after it, so
+    /// no media sequence number or init section id is ever used twice (CDNs keep media
+    /// objects for a year).
+    Retired { next_msn: u64, last_init_id: u32 },
 }
 
 /// The index of one replay directory.
@@ -51,6 +55,38 @@ impl ReplayIndex {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Removes the replay (retention): its segments, init sections and playlist go, and the
+    /// index keeps only where numbering goes on (and whether the event had ended). Blocking.
+    pub fn retire(&self, next_msn: u64, last_init_id: u32, ended: bool) -> io::Result<()> {
+        let mut lines = vec![ReplayEntry::Retired { next_msn, last_init_id }];
+        if ended {
+            lines.push(ReplayEntry::Ended);
+        }
+        let mut text = Vec::new();
+        for line in &lines {
+            text.extend(serde_json::to_vec(line).map_err(io::Error::other)?);
+            text.push(b'\n');
+        }
+        let path = self.dir.join(FILE_NAME);
+        let tmp = path.with_extension("jsonl.tmp");
+        std::fs::write(&tmp, &text)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            let media = (name.starts_with("seg-") && name.ends_with(".m4s"))
+                || (name.starts_with("init-") && name.ends_with(".mp4"))
+                || name == "replay.m3u8"
+                // The pusher's position in the old index means nothing in the new one.
+                || name == "push.cursor";
+            if media {
+                std::fs::remove_file(self.dir.join(name.as_ref()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Appends one entry and waits until it is on disk. Blocking: call it off the runtime.
@@ -102,6 +138,7 @@ pub fn fill_playlist(playlist: &mut MediaPlaylist, entries: &[ReplayEntry]) {
     let mut next_msn = 0;
     for entry in entries {
         match *entry {
+            ReplayEntry::Retired { next_msn: after, .. } => next_msn = next_msn.max(after),
             ReplayEntry::Segment { msn, program_time_ms, discontinuity, init_id, duration_s } if msn >= next_msn => {
                 playlist.start_segment(msn, program_time_ms, discontinuity, init_id);
                 playlist.close_segment(msn, duration_s);

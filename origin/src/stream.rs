@@ -196,11 +196,21 @@ impl HlsStream {
     pub fn restore(&self, entries: &[ReplayEntry]) -> Option<Resume> {
         let mut state = self.state();
         fill_playlist(&mut state.replay, entries);
+        let (retired_msn, retired_init) = entries
+            .iter()
+            .filter_map(|e| match *e {
+                ReplayEntry::Retired { next_msn, last_init_id } => Some((next_msn, last_init_id)),
+                _ => None,
+            })
+            .next_back()
+            .unzip();
         let segments: Vec<&SegmentEntry> = state.replay.segments().collect();
-        let last = segments.last()?;
+        if segments.is_empty() && retired_msn.is_none() {
+            return None;
+        }
         let resume = Resume {
-            next_msn: last.msn + 1,
-            last_init_id: segments.iter().map(|s| s.init_id).max().unwrap_or(0),
+            next_msn: segments.last().map(|s| s.msn + 1).into_iter().chain(retired_msn).max().unwrap_or(0),
+            last_init_id: segments.iter().map(|s| s.init_id).chain(retired_init).max().unwrap_or(0),
             ended: state.replay.is_ended(),
         };
         let discontinuities = segments.iter().skip(1).filter(|s| s.discontinuity).count() as u64;
@@ -222,6 +232,32 @@ impl HlsStream {
     /// Waits until the replay's index has new lines (for the pusher).
     pub async fn replay_written(&self) {
         self.replay_written.notified().await;
+    }
+
+    /// Forgets the replay (retention removed it from disk): it lists nothing from now on; an
+    /// ended event stays ended.
+    pub fn clear_replay(&self) {
+        let mut state = self.state();
+        let ended = state.replay.is_ended();
+        state.replay = MediaPlaylist::new(
+            PlaylistKind::Event,
+            self.limits.part_target_s,
+            self.limits.segment_target_s,
+            usize::MAX,
+        );
+        if ended {
+            state.replay.end();
+        }
+        drop(state);
+        self.bump();
+    }
+
+    /// The newest segment of the replay: (msn, its program time, its init section).
+    pub fn last_replay_segment(&self) -> Option<(u64, i64, u32)> {
+        let state = self.state();
+        let last = state.replay.segments().filter(|s| s.complete).last()?;
+        let init = state.replay.segments().map(|s| s.init_id).max().unwrap_or(last.init_id);
+        Some((last.msn, last.program_time_ms, init))
     }
 
     /// The program ended: both playlists get ENDLIST.

@@ -127,7 +127,7 @@ pub async fn create_room(State(state): State<SharedState>, headers: HeaderMap, b
         RoomError::InvalidId(_) => Problem::bad_request("invalid_room_id", e.to_string()),
         RoomError::Io(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
     })?;
-    state.start_program(&room);
+    state.start_program(&room, None);
     tracing::info!(room = %room.record.id, "room created");
     let base = base_url(&state, &headers);
     let location = format!("/api/rooms/{}", room.record.id);

@@ -24,6 +24,7 @@ use townhall_ingest::Ingest;
 use townhall_origin::Origin;
 use townhall_origin::object_store::S3Sink;
 use townhall_origin::push::{PushStatus, Pusher};
+use townhall_origin::stream::Resume;
 
 use crate::config::Config;
 use crate::program::{self, ProgramSettings};
@@ -50,11 +51,29 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Starts a room's program (stage → LL-HLS) and makes the origin serve it.
-    pub fn start_program(&self, room: &Arc<Room>) {
+    /// Starts a room's program (stage → LL-HLS) and makes the origin serve it; `resume` is
+    /// where its replay on disk left off ([`program::restore_replay`]).
+    pub fn start_program(&self, room: &Arc<Room>, resume: Option<Resume>) {
         if !self.config.hls.enabled {
             return;
         }
+        self.start_pusher(room);
+        self.origin.insert(room.hls.clone());
+        let replay_dir = room.hls.replay_dir.clone().unwrap_or_default();
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let task = tokio::spawn(program::run(
+            room.stage.clone(),
+            room.hls.clone(),
+            self.program_settings,
+            replay_dir,
+            resume,
+            stop.clone(),
+        ));
+        self.programs.lock().unwrap_or_else(|e| e.into_inner()).insert(room.record.id.clone(), (task, stop));
+    }
+
+    /// Starts (or restarts) the pusher of a room's replay to the bucket, with `[s3]`.
+    pub fn start_pusher(&self, room: &Arc<Room>) {
         if let Some((sink, status)) = &self.s3 {
             let pusher = Pusher { sink: sink.clone(), stream: room.hls.clone(), status: status.clone() };
             let task = tokio::spawn(pusher.run());
@@ -64,17 +83,13 @@ impl AppState {
                 old.abort();
             }
         }
-        self.origin.insert(room.hls.clone());
-        let replay_dir = room.hls.replay_dir.clone().unwrap_or_default();
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let task = tokio::spawn(program::run(
-            room.stage.clone(),
-            room.hls.clone(),
-            self.program_settings,
-            replay_dir,
-            stop.clone(),
-        ));
-        self.programs.lock().unwrap_or_else(|e| e.into_inner()).insert(room.record.id.clone(), (task, stop));
+    }
+
+    /// Stops the pusher of a room, if any.
+    pub fn stop_pusher(&self, room: &Room) {
+        if let Some(pusher) = self.pushers.lock().unwrap_or_else(|e| e.into_inner()).remove(&room.record.id) {
+            pusher.abort();
+        }
     }
 
     /// Ends a room's program: the last segment closes, the live playlist ends and the replay
@@ -93,9 +108,7 @@ impl AppState {
     /// Stops a room's program: its playlists end; the origin stops serving it; its pusher
     /// stops.
     pub fn stop_program(&self, room: &Room) {
-        if let Some(pusher) = self.pushers.lock().unwrap_or_else(|e| e.into_inner()).remove(&room.record.id) {
-            pusher.abort();
-        }
+        self.stop_pusher(room);
         if let Some((task, _)) = self.programs.lock().unwrap_or_else(|e| e.into_inner()).remove(&room.record.id) {
             task.abort();
         }
