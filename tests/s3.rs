@@ -31,29 +31,32 @@ struct S3Server {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    signed: bool,
 }
 
 impl S3Server {
     fn start(dir: &Path) -> S3Server {
+        Self::start_with(dir, true)
+    }
+
+    /// `signed`: requests must be signed with KEY/SECRET; else anyone may read, as from a
+    /// bucket with a public-read policy.
+    fn start_with(dir: &Path, signed: bool) -> S3Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = S3Server { child: None, port, dir: dir.to_owned() };
+        let mut server = S3Server { child: None, port, dir: dir.to_owned(), signed };
         server.resume();
         server
     }
 
     /// (Re)starts it on the same port and directory.
     fn resume(&mut self) {
+        let port = self.port.to_string();
+        let mut args = vec!["--host", "127.0.0.1", "--port", &port];
+        if self.signed {
+            args.extend(["--access-key", KEY, "--secret-key", SECRET]);
+        }
         let child = Command::new(s3s_fs())
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--access-key",
-                KEY,
-                "--secret-key",
-                SECRET,
-            ])
+            .args(&args)
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -161,14 +164,25 @@ fn replays_reach_the_bucket_in_order_and_an_outage_loses_nothing() {
         let remote = std::fs::read(in_bucket.join(name)).unwrap_or_else(|e| panic!("{name} not in the bucket: {e}"));
         assert_eq!(remote, std::fs::read(local_dir.join(name)).unwrap(), "{name} differs");
     }
-    // What the bucket holds plays to its end.
+    // What the bucket holds plays to its end straight from the bucket's URL (a second s3s-fs
+    // on the same storage, readable by anyone, as a public-read bucket or a CDN in front is),
+    // with the content types and cache rules the pusher set.
+    let public = S3Server::start_with(&bucket_root, false);
+    let url = format!("{}/replays/events/{}/replay.m3u8", public.endpoint(), room.id);
     let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-nostdin", "-i"])
-        .arg(in_bucket.join("replay.m3u8"))
-        .args(["-f", "null", "-"])
+        .args(["-v", "error", "-nostdin", "-i", &url, "-f", "null", "-"])
         .output()
         .expect("ffmpeg");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let port = public.port;
+    let head = |path: String| common::http(([127, 0, 0, 1], port).into(), "HEAD", &path, &[], b"");
+    let playlist_head = head(format!("/replays/events/{}/replay.m3u8", room.id));
+    assert_eq!(playlist_head.header("content-type"), Some("application/vnd.apple.mpegurl"));
+    assert_eq!(playlist_head.header("cache-control"), Some("public, max-age=3600"), "VOD once ended");
+    let segment_head = head(format!("/replays/events/{}/{}", room.id, listed[0]));
+    assert_eq!(segment_head.header("content-type"), Some("video/iso.segment"));
+    assert_eq!(segment_head.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    drop(public);
     let metrics = server.request("GET", "/metrics", &[], b"").text();
     assert!(metrics.contains("townhall_s3_push_failures_total"), "{metrics}");
 
