@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+use townhall_origin::object_store::S3Settings;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -20,51 +21,8 @@ pub struct Config {
     pub webrtc: WebRtcConfig,
     pub stage: StageConfig,
     pub hls: HlsConfig,
-    pub s3: S3Config,
-}
-
-/// Pushing each room's replay (segments, init sections, `replay.m3u8`) to an S3 bucket, so
-/// that a CDN or the bucket itself serves it as standard HLS without townhall. The data dir
-/// stays the spool: while the bucket is unreachable, segments wait on disk and go in order
-/// when it returns.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct S3Config {
-    /// The S3 endpoint, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
-    /// Empty (the default): no push.
-    pub endpoint: String,
-    /// The bucket's region (`us-east-1` for most S3-compatible servers).
-    pub region: String,
-    /// The bucket; it must exist.
-    pub bucket: String,
-    /// Prepended to every key: objects are `{prefix}{room}/replay.m3u8`, `.../seg-{n}.m4s`.
-    pub prefix: String,
-    /// Path-style URLs (`endpoint/bucket/key`), as most S3-compatible servers want; false:
-    /// virtual-hosted style (`bucket.endpoint/key`).
-    pub path_style: bool,
-    /// Credentials; when empty, `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are used.
-    pub access_key_id: String,
-    pub secret_access_key: String,
-}
-
-impl Default for S3Config {
-    fn default() -> Self {
-        Self {
-            endpoint: String::new(),
-            region: "us-east-1".into(),
-            bucket: String::new(),
-            prefix: String::new(),
-            path_style: true,
-            access_key_id: String::new(),
-            secret_access_key: String::new(),
-        }
-    }
-}
-
-impl S3Config {
-    pub fn enabled(&self) -> bool {
-        !self.endpoint.is_empty()
-    }
+    /// `[s3]`: see [`S3Settings`] (defined beside the S3 sink).
+    pub s3: S3Settings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use townhall_ingest::{IceTimeouts, Ingest, IngestConfig, StageLimits};
 
 use crate::config::Config;
-use townhall_origin::object_store::{S3Settings, S3Sink};
+use townhall_origin::object_store::S3Sink;
 use townhall_origin::push::PushStatus;
 
 /// townhall: a webinar broadcast server. Presenters publish over WHIP to a low-latency stage,
@@ -166,16 +166,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let http_addr = listener.local_addr()?;
     let s3 = if config.s3.enabled() {
-        let c = &config.s3;
-        let sink = Arc::new(S3Sink::new(&S3Settings {
-            endpoint: c.endpoint.clone(),
-            region: c.region.clone(),
-            bucket: c.bucket.clone(),
-            prefix: c.prefix.clone(),
-            path_style: c.path_style,
-            access_key_id: c.access_key_id.clone(),
-            secret_access_key: c.secret_access_key.clone(),
-        }));
+        let sink = Arc::new(S3Sink::new(&config.s3));
         let status = Arc::new(PushStatus::default());
         // A bucket that cannot be reached is not fatal (segments wait on disk), but the
         // operator must hear of it now, not when the replay is missing.

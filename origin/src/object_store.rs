@@ -16,6 +16,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, retry::RetryConfi
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 /// A failed store operation, with what the store said.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,19 +42,50 @@ pub trait ObjectSink: Send + Sync + 'static {
     fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<usize, StoreError>> + Send;
 }
 
-/// Where the S3 sink writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the S3 sink writes: the `[s3]` section of townhall's config, documented here where it
+/// is defined and, with its defaults, in `config/townhall.toml`. Pushing each room's replay
+/// (segments, init sections, `replay.m3u8`) to a bucket lets a CDN or the bucket itself serve
+/// it as standard HLS without townhall; the data dir stays the spool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct S3Settings {
-    /// `https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:9000`, ...
+    /// The S3 endpoint, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
+    /// Empty (the default): no push.
     pub endpoint: String,
+    /// The bucket's region (`us-east-1` for most S3-compatible servers).
     pub region: String,
+    /// The bucket; it must exist.
     pub bucket: String,
-    /// Prepended to every key (e.g. `webinars/`).
+    /// Prepended to every key: objects are `{prefix}{room}/replay.m3u8`, `.../seg-{n}.m4s`.
     pub prefix: String,
-    /// `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`.
+    /// Path-style URLs (`endpoint/bucket/key`), as most S3-compatible servers want; false:
+    /// virtual-hosted style (`bucket.endpoint/key`).
     pub path_style: bool,
+    /// Credentials; when both are empty, `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+    /// are used.
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            prefix: String::new(),
+            path_style: true,
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+        }
+    }
+}
+
+impl S3Settings {
+    /// Whether replays are pushed at all.
+    pub fn enabled(&self) -> bool {
+        !self.endpoint.is_empty()
+    }
 }
 
 /// An S3 bucket (AWS or any S3-compatible server).
