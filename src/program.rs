@@ -20,8 +20,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 use townhall_ingest::{Stage, StageFrame};
+use townhall_origin::object_store::{DiskSink, IMMUTABLE, ObjectSink};
 use townhall_origin::replay_index::{ReplayEntry, ReplayIndex};
 use townhall_origin::stream::Resume;
 use townhall_origin::{HlsStream, RenditionInfo};
@@ -41,6 +43,9 @@ pub struct ProgramSettings {
     pub sender_report_wait: Duration,
 }
 
+/// Longest silence put before an epoch's first audio to start it with its keyframe.
+const MAX_LEAD_IN_MS: i64 = 250;
+
 /// RTP time jumps larger than this (90 kHz) mean a new session: a new epoch.
 const EPOCH_JUMP_TICKS: u64 = 5 * 90_000;
 
@@ -48,9 +53,10 @@ struct Program {
     stage: Arc<Stage>,
     stream: Arc<HlsStream>,
     settings: ProgramSettings,
-    replay_dir: PathBuf,
     /// The durable list of the replay's segments.
     index: ReplayIndex,
+    /// The replay directory as a store (atomic writes).
+    disk: DiskSink,
     presenter: Option<String>,
     segmenter: Segmenter,
     timeline: ProgramTimeline,
@@ -99,6 +105,7 @@ pub async fn run(
         tracing::error!(room = %stage.room, dir = %replay_dir.display(), %err, "cannot create the replay directory");
     }
     let index = ReplayIndex::new(&replay_dir);
+    let disk = DiskSink::new(&replay_dir);
     let mut frames = stage.subscribe_frames();
     let mut program_changes = stage.watch_program();
     let config =
@@ -112,8 +119,8 @@ pub async fn run(
         stage,
         stream,
         settings,
-        replay_dir,
         index,
+        disk,
         segmenter,
         timeline: ProgramTimeline::new(),
         transcoder: None,
@@ -263,14 +270,23 @@ impl Program {
                     return;
                 }
                 if self.transcoder.is_none() {
-                    match OpusToAac::new(self.settings.aac_bitrate) {
-                        Ok(t) => self.transcoder = Some(t),
+                    let mut transcoder = match OpusToAac::new(self.settings.aac_bitrate) {
+                        Ok(t) => t,
                         Err(err) => {
                             tracing::error!(room = %self.stage.room, %err, "no AAC encoder: the program has no audio");
                             return;
                         }
-                    }
-                    self.first_opus_capture_ms = frame.capture_time_ms;
+                    };
+                    // The first Opus packet of the epoch was captured a little after its
+                    // keyframe: silence fills the difference, so the audio starts with the video
+                    // and players see no hole at the start (up to MAX_LEAD_IN_MS).
+                    let lead_ms = self
+                        .timeline
+                        .anchor_capture_ms()
+                        .map_or(0, |anchor| (frame.capture_time_ms - anchor).clamp(0, MAX_LEAD_IN_MS));
+                    transcoder.lead_in((lead_ms * 48) as usize);
+                    self.transcoder = Some(transcoder);
+                    self.first_opus_capture_ms = frame.capture_time_ms - lead_ms;
                 }
                 let Some(transcoder) = self.transcoder.as_mut() else {
                     return;
@@ -308,8 +324,8 @@ impl Program {
                     continue;
                 }
                 Event::Init { id, data } => {
-                    let path = self.replay_dir.join(format!("init-{id}.mp4"));
-                    if let Err(err) = write_atomically(path, data.to_vec()).await {
+                    let key = format!("init-{id}.mp4");
+                    if let Err(err) = self.disk.put(&key, data.clone(), "video/mp4", IMMUTABLE).await {
                         tracing::warn!(room = %self.stage.room, %err, "init section not written");
                     }
                 }
@@ -327,8 +343,8 @@ impl Program {
                     self.stream.set_rendition(info);
                 }
                 self.segment_bytes = 0;
-                let path = self.replay_dir.join(format!("seg-{}.m4s", segment.msn));
-                match write_atomically(path, segment.data.to_vec()).await {
+                let key = format!("seg-{}.m4s", segment.msn);
+                match self.disk.put(&key, segment.data.clone(), "video/iso.segment", IMMUTABLE).await {
                     Ok(()) => {
                         // The index line goes after the file, so it never names a missing one.
                         self.record(ReplayEntry::Segment {
@@ -378,20 +394,13 @@ impl Program {
     /// Writes the replay playlist beside its segments, so the directory is standard HLS that
     /// any web server (or a bucket) can serve without townhall.
     fn write_replay_playlist(&self) -> impl Future<Output = ()> + Send + 'static {
-        let text = self.stream.render_replay();
-        let path = self.replay_dir.join("replay.m3u8");
+        let text = Bytes::from(self.stream.render_replay());
+        let disk = self.disk.clone();
         let room = self.stage.room.clone();
         async move {
-            if let Err(err) = write_atomically(path, text.into_bytes()).await {
+            if let Err(err) = disk.put("replay.m3u8", text, "application/vnd.apple.mpegurl", "").await {
                 tracing::warn!(%room, %err, "replay playlist not written to disk");
             }
         }
     }
-}
-
-/// Writes through a temporary file and a rename, so a crash never leaves half a segment.
-async fn write_atomically(path: PathBuf, bytes: Vec<u8>) -> std::io::Result<()> {
-    tokio::task::spawn_blocking(move || crate::rooms::write_atomically(&path, &bytes))
-        .await
-        .map_err(std::io::Error::other)?
 }

@@ -113,6 +113,17 @@ impl OpusToAac {
         unsafe { (*self.encoder.as_ptr()).initial_padding.max(0) as u32 }
     }
 
+    /// Starts the AAC timeline with `samples` of silence before the first Opus packet (call it
+    /// before the first [`push`](Self::push)): so the audio of an epoch can begin with its
+    /// video, when the first Opus packet was captured a little after the keyframe.
+    pub fn lead_in(&mut self, samples: usize) {
+        if self.expected_opus_pts.is_none() {
+            for channel in &mut self.fifo {
+                channel.extend(std::iter::repeat_n(0.0, samples));
+            }
+        }
+    }
+
     /// Transcodes one Opus packet whose first sample is at `opus_pts` (48 kHz, 64-bit).
     pub fn push(&mut self, opus: &[u8], opus_pts: u64) -> Result<Vec<AacFrame>, AacError> {
         match self.expected_opus_pts {
@@ -215,6 +226,26 @@ mod tests {
     /// A 20 ms CELT fullband stereo Opus packet (TOC 0xfc: config 31, stereo, one frame) whose
     /// frame decodes to silence: 960 samples per packet, like WebRTC publishers send.
     const OPUS_SILENCE_20MS: &[u8] = &[0xfc, 0xff, 0xfe];
+
+    #[test]
+    fn a_lead_in_puts_silence_before_the_first_packet() {
+        let count = |lead: usize| {
+            let mut t = OpusToAac::new(128_000).unwrap();
+            t.lead_in(lead);
+            let mut frames = Vec::new();
+            for n in 0..50u64 {
+                frames.extend(t.push(OPUS_SILENCE_20MS, 5_000 + n * 960).unwrap());
+            }
+            // A lead-in after the first packet changes nothing.
+            t.lead_in(10 * 1024);
+            frames.extend(t.push(OPUS_SILENCE_20MS, 5_000 + 50 * 960).unwrap());
+            (frames.len(), frames.first().map(|f| f.pts))
+        };
+        let (without, first) = count(0);
+        let (with, first_with) = count(3 * 1024);
+        assert_eq!(with, without + 3, "three more AAC frames of silence");
+        assert_eq!(first, first_with, "the timeline starts where it did, earlier in the audio");
+    }
 
     #[test]
     fn twenty_ms_opus_packets_become_1024_sample_aac_frames() {

@@ -170,7 +170,35 @@ pub struct Segmenter {
     longest_segment_s: f64,
     /// Fits whole frames into parts of 85-100 % of PART-TARGET.
     fit: PartFit,
+    /// No keyframe placed yet in this epoch (the start, or after a discontinuity).
+    awaiting_keyframe: bool,
+    /// Audio that came while the epoch's first keyframe was held.
+    early_audio: Vec<TimedSample>,
 }
+
+/// Cuts a part's video at `end` (video timeline); a part left without video loses its audio
+/// too and is empty. Returns where its video now ends.
+fn trim_video(part: &mut OpenPart, end: u64) -> u64 {
+    let mut start = part.video_base;
+    let mut keep = 0;
+    for sample in part.video.iter_mut() {
+        if start >= end {
+            break;
+        }
+        sample.duration = sample.duration.min((end - start) as u32);
+        start += u64::from(sample.duration);
+        keep += 1;
+    }
+    part.video.truncate(keep);
+    if keep == 0 {
+        *part = OpenPart::default();
+        return end;
+    }
+    start
+}
+
+/// Audio samples kept while the first keyframe of an epoch is held (about a second of AAC).
+const EARLY_AUDIO_LIMIT: usize = 50;
 
 /// Longest a cut part waits for its audio, in video ticks (250 ms).
 const AUDIO_WAIT: u64 = 22_500;
@@ -210,6 +238,8 @@ impl Segmenter {
             events: VecDeque::new(),
             longest_segment_s: 0.0,
             fit: PartFit::new(ticks(config.part_target_ms)),
+            awaiting_keyframe: true,
+            early_audio: Vec::new(),
         }
     }
 
@@ -261,6 +291,8 @@ impl Segmenter {
         self.release_pending(true);
         self.part = OpenPart::default();
         self.fit.reset();
+        self.awaiting_keyframe = true;
+        self.early_audio.clear();
         if self.started {
             self.pending_discontinuity = true;
         }
@@ -315,14 +347,27 @@ impl Segmenter {
     }
 
     pub fn push_audio(&mut self, sample: TimedSample) {
-        if !self.started {
-            return;
-        }
         let Some(duration) = sample.duration else {
             return;
         };
         let timescale = self.audio_timescale();
         let on_video_timeline = |dts: u64| dts * u64::from(VIDEO_TIMESCALE) / u64::from(timescale);
+        if self.awaiting_keyframe {
+            // Before the program (or a new epoch) starts: keep the audio that reaches past the
+            // keyframe waiting to be placed (it is held until the next frame comes), so the
+            // audio starts with the video instead of a frame or two after it.
+            let reaches_keyframe = self
+                .held_video
+                .as_ref()
+                .is_some_and(|held| held.keyframe && on_video_timeline(sample.dts + u64::from(duration)) > held.dts);
+            if reaches_keyframe {
+                if self.early_audio.len() >= EARLY_AUDIO_LIMIT {
+                    self.early_audio.remove(0);
+                }
+                self.early_audio.push(sample);
+            }
+            return;
+        }
         let start = on_video_timeline(sample.dts);
         let part = match self.pending_part.as_mut() {
             Some(pending) if start < pending.boundary => &mut pending.part,
@@ -369,9 +414,20 @@ impl Segmenter {
     }
 
     /// Ends the program: the held frame goes out (with the previous frame's duration) and the
-    /// open part and segment close.
+    /// open part and segment close. Video is cut where the audio ends (the transcoder keeps the
+    /// newest AAC frames to itself), so both tracks end together and a player reaches the end
+    /// of the replay instead of waiting for audio that never comes; a part left without video
+    /// is dropped whole.
     pub fn finish(&mut self) {
         self.flush_held();
+        let has_audio = self.tracks.as_ref().is_some_and(|t| t.audio.is_some());
+        if has_audio && self.audio_end > 0 {
+            let end = self.audio_end;
+            if let Some(pending) = self.pending_part.as_mut() {
+                pending.boundary = trim_video(&mut pending.part, end);
+            }
+            trim_video(&mut self.part, end);
+        }
         self.cut(true);
         self.release_pending(true);
     }
@@ -389,7 +445,19 @@ impl Segmenter {
             }
             self.open_segment(&sample);
             self.started = true;
+            if std::mem::take(&mut self.awaiting_keyframe) {
+                self.place_video_sample(sample, duration);
+                for early in std::mem::take(&mut self.early_audio) {
+                    self.push_audio(early);
+                }
+                return;
+            }
         }
+        self.place_video_sample(sample, duration);
+    }
+
+    /// Appends a video sample to the open part.
+    fn place_video_sample(&mut self, sample: TimedSample, duration: u32) {
         if self.part.video.is_empty() {
             self.part.video_base = sample.dts;
             self.part.start_dts = Some(sample.dts);
@@ -517,6 +585,11 @@ impl Segmenter {
     }
 
     fn emit_segment_closed(&mut self, segment: OpenSegment) {
+        if segment.parts == 0 {
+            // Nothing was cut into it (the end came right after its keyframe, whose part was
+            // dropped): it is never listed, so it is never closed either.
+            return;
+        }
         let duration_s = segment.ticks as f64 / f64::from(VIDEO_TIMESCALE);
         self.longest_segment_s = self.longest_segment_s.max(duration_s);
         self.events.push_back(Event::SegmentClosed(SegmentReady {

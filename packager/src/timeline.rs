@@ -41,6 +41,11 @@ impl ProgramTimeline {
         self.video_anchor.is_some()
     }
 
+    /// Capture time (ms) of the keyframe that anchors the epoch.
+    pub fn anchor_capture_ms(&self) -> Option<i64> {
+        self.video_anchor.map(|(_, _, capture_ms)| capture_ms)
+    }
+
     /// Decode time (90 kHz) of a video frame. The first call of an epoch must be a keyframe;
     /// `None` means drop the frame (before the anchor, or stepping back).
     pub fn video_dts(&mut self, pts: u64, capture_ms: i64, keyframe: bool) -> Option<u64> {

@@ -74,14 +74,16 @@ fn parts_fill_the_part_target_and_segments_start_on_keyframes() {
     let segments: Vec<&SegmentReady> =
         events.iter().filter_map(|e| if let Event::SegmentClosed(s) = e { Some(s) } else { None }).collect();
     assert_eq!(segments.iter().map(|s| s.msn).collect::<Vec<_>>(), vec![100, 101, 102]);
-    for segment in &segments {
-        assert!((segment.duration_s - 2.0).abs() < 1e-9, "{}", segment.duration_s);
+    for (i, segment) in segments.iter().enumerate() {
+        // The very last one ends where the audio does (less than a video frame earlier).
+        let tolerance = if i + 1 == segments.len() { 0.034 } else { 1e-9 };
+        assert!((segment.duration_s - 2.0).abs() < tolerance, "{}", segment.duration_s);
         assert_eq!(segment.parts, 10);
     }
     let parts: Vec<&PartReady> =
         events.iter().filter_map(|e| if let Event::Part(p) = e { Some(p) } else { None }).collect();
     assert_eq!(parts.len(), 30);
-    for part in &parts {
+    for part in &parts[..29] {
         assert!((part.duration_s - 0.2).abs() < 1e-9, "{part:?}");
         assert_eq!(part.independent, part.index == 0);
     }
@@ -277,7 +279,8 @@ fn without_keyframes_the_segment_grows_and_keeps_asking() {
     let segments: Vec<&SegmentReady> =
         events.iter().filter_map(|e| if let Event::SegmentClosed(s) = e { Some(s) } else { None }).collect();
     assert_eq!(segments.len(), 1);
-    assert!((segments[0].duration_s - 5.0).abs() < 1e-9);
+    // It ends where the audio does: less than a video frame before the video's 5 s.
+    assert!((segments[0].duration_s - 5.0).abs() < 0.034, "{}", segments[0].duration_s);
 }
 
 #[test]
@@ -328,4 +331,36 @@ fn new_parameters_make_a_discontinuity_with_a_new_init_section() {
     assert_eq!((closed[0].msn, closed[0].init_id, closed[0].discontinuity), (7, 1, false));
     assert!((closed[0].duration_s - 20.0 / 30.0).abs() < 1e-9);
     assert!(events.iter().any(|e| matches!(e, Event::SegmentStarted { msn: 8, discontinuity: true, init_id: 2, .. })));
+}
+
+#[test]
+fn at_the_end_video_stops_where_the_audio_does() {
+    // Lags up to AUDIO_WAIT (250 ms), the longest a part waits for its audio.
+    for lag_ticks in [1_000u64, 7_200, 20_000] {
+        let mut s = Segmenter::new(SegmenterConfig { part_target_ms: 200, segment_target_ms: 2000 }, 0);
+        s.set_tracks(tracks(0x1f));
+        let mut next_audio = 0u64;
+        for n in 0..50u64 {
+            s.push_video(video(n, n == 0));
+            // Audio lags behind the video, as out of the transcoder.
+            while (next_audio * 1024 * 90_000 / 48_000) + lag_ticks <= n * FRAME {
+                s.push_audio(audio(next_audio));
+                next_audio += 1;
+            }
+        }
+        s.finish();
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll()).collect();
+        let last = events.iter().filter_map(|e| if let Event::Part(p) = e { Some(p) } else { None }).last().unwrap();
+        let moof = Moof::decode(&mut std::io::Cursor::new(&last.data[..])).unwrap();
+        let end = |traf: &mp4_atom::Traf, timescale: u64| {
+            let base = traf.tfdt.as_ref().unwrap().base_media_decode_time;
+            let total: u64 = traf.trun[0].samples.iter().map(|e| u64::from(e.duration.unwrap())).sum();
+            (base + total) * 1_000_000 / timescale
+        };
+        assert_eq!(moof.traf.len(), 2, "lag {lag_ticks}: the last part has both tracks");
+        let (video_end, audio_end) = (end(&moof.traf[0], 90_000), end(&moof.traf[1], 48_000));
+        assert!(video_end <= audio_end && audio_end - video_end < 1_000, "video {video_end} us, audio {audio_end} us");
+        // No segment without parts is announced as closed.
+        assert!(events.iter().all(|e| !matches!(e, Event::SegmentClosed(seg) if seg.parts == 0)));
+    }
 }
