@@ -162,17 +162,7 @@ fn new_room(record: RoomRecord, limits: StageLimits, hls_limits: StreamLimits, h
     Room { record, stage, hls, recordings }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
+pub use townhall_origin::object_store::write_atomically;
 
 #[cfg(test)]
 mod tests {

@@ -212,11 +212,7 @@ fn playlist_response(body: String, cache: String, headers: &HeaderMap) -> Respon
 }
 
 fn media_response(content_type: &'static str, body: Bytes) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable")],
-        body,
-    )
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, object_store::IMMUTABLE)], body)
         .into_response()
 }
 

@@ -1,6 +1,9 @@
-//! Object stores that a room's replay is pushed to, so that a CDN or any web server can serve
-//! it as standard HLS without townhall: the [`ObjectSink`] trait, and [`S3Sink`] over the S3
-//! REST API (PutObject, HeadBucket, ListObjectsV2, DeleteObject) with aws-sdk-s3.
+//! The durable stores of a room's replay, behind one trait, [`ObjectSink`]: [`DiskSink`], the
+//! data dir (always there: the replay's home and the spool of the pushes), and [`S3Sink`], a
+//! bucket the replay is pushed to so that a CDN or any web server can serve it as standard HLS
+//! without townhall, over the S3 REST API (PutObject, HeadBucket, ListObjectsV2, DeleteObject)
+//! with aws-sdk-s3. The live window is not here: it is in memory (`stream`), what the origin
+//! serves.
 //!
 //! Decided here:
 //! - The SDK's own retries are off: the pusher (`push`) retries with its own backoff and never
@@ -17,6 +20,10 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+
+/// Cache-Control of media objects (init sections, parts, segments): their names are never
+/// reused, so they never change.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// A failed store operation, with what the store said.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +47,81 @@ pub trait ObjectSink: Send + Sync + 'static {
 
     /// Removes every object whose key starts with `prefix`; returns how many.
     fn delete_prefix(&self, prefix: &str) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, synced, then a
+/// rename: a crash leaves the old file or the new one, never half of one. Blocking.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// A directory as an object store: keys are file names below it, each written atomically
+/// ([`write_atomically`]). Content types and cache rules are not kept: a web server serving
+/// the directory decides them.
+#[derive(Debug, Clone)]
+pub struct DiskSink {
+    root: std::path::PathBuf,
+}
+
+impl DiskSink {
+    pub fn new(root: impl Into<std::path::PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+}
+
+impl ObjectSink for DiskSink {
+    async fn put(&self, key: &str, body: Bytes, _: &'static str, _: &'static str) -> Result<(), StoreError> {
+        let path = self.root.join(key);
+        let written = tokio::task::spawn_blocking(move || {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            write_atomically(&path, &body)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        written.map_err(|err| StoreError { operation: "write", key: key.to_owned(), detail: err.to_string() })
+    }
+
+    /// Removes the files and folders whose name below the root starts with `prefix` (all of
+    /// them for an empty prefix, and the root itself then).
+    async fn delete_prefix(&self, prefix: &str) -> Result<usize, StoreError> {
+        let (root, prefix_owned) = (self.root.clone(), prefix.to_owned());
+        let removed = tokio::task::spawn_blocking(move || -> std::io::Result<usize> {
+            if prefix_owned.is_empty() {
+                return match std::fs::remove_dir_all(&root) {
+                    Ok(()) => Ok(1),
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                    Err(err) => Err(err),
+                };
+            }
+            let mut count = 0;
+            for entry in std::fs::read_dir(&root)? {
+                let entry = entry?;
+                if entry.file_name().to_string_lossy().starts_with(prefix_owned.trim_end_matches('/')) {
+                    if entry.file_type()?.is_dir() {
+                        std::fs::remove_dir_all(entry.path())?;
+                    } else {
+                        std::fs::remove_file(entry.path())?;
+                    }
+                    count += 1;
+                }
+            }
+            Ok(count)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        removed.map_err(|err| StoreError { operation: "remove", key: prefix.to_owned(), detail: err.to_string() })
+    }
 }
 
 /// Where the S3 sink writes: the `[s3]` section of townhall's config, documented here where it

@@ -26,7 +26,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use townhall_packager::playlist::{MediaPlaylist, PlaylistKind, Skip};
 
-use crate::object_store::{ObjectSink, StoreError};
+use crate::object_store::{IMMUTABLE, ObjectSink, StoreError};
 use crate::replay_index::{ReplayEntry, ReplayIndex, fill_playlist};
 use crate::stream::HlsStream;
 
@@ -155,8 +155,7 @@ impl<S: ObjectSink> Pusher<S> {
             }
         };
         let key = format!("{room}/{name}");
-        self.retry(&key, || self.sink.put(&key, body.clone(), content_type, "public, max-age=31536000, immutable"))
-            .await;
+        self.retry(&key, || self.sink.put(&key, body.clone(), content_type, IMMUTABLE)).await;
     }
 
     /// Runs `put` until it succeeds, backing off.

@@ -12,7 +12,7 @@ use super::auth;
 use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
 use crate::rooms::{Room, RoomError};
-use townhall_origin::object_store::ObjectSink;
+use townhall_origin::object_store::{DiskSink, ObjectSink};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,14 +165,10 @@ pub async fn delete_room(
             state.ingest.close_room(&id);
             state.stop_program(&room);
             // Its replay, recordings and everything else it stored go with it.
-            if let Some(dir) = room.hls.replay_dir.clone() {
-                let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
-                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
-                    _ => Ok(()),
-                });
-                if let Ok(Err(err)) = removed.await {
-                    tracing::error!(room = %id, %err, "the room's stored media could not be removed");
-                }
+            if let Some(dir) = room.hls.replay_dir.clone()
+                && let Err(err) = DiskSink::new(dir).delete_prefix("").await
+            {
+                tracing::error!(room = %id, %err, "the room's stored media could not be removed");
             }
             if let Some((sink, _)) = &state.s3 {
                 let (sink, room_id) = (sink.clone(), id.clone());
