@@ -347,21 +347,9 @@ impl Program {
                 match self.disk.put(&key, segment.data.clone(), "video/iso.segment", IMMUTABLE).await {
                     Ok(()) => {
                         // The index line goes after the file, so it never names a missing one.
-                        self.record(ReplayEntry::Segment {
-                            msn: segment.msn,
-                            program_time_ms: segment.program_time_ms,
-                            discontinuity: segment.discontinuity,
-                            init_id: segment.init_id,
-                            duration_s: segment.duration_s,
-                        })
-                        .await;
-                        self.stream.segment_persisted(
-                            segment.msn,
-                            segment.program_time_ms,
-                            segment.discontinuity,
-                            segment.init_id,
-                            segment.duration_s,
-                        );
+                        let entry = ReplayEntry::segment(&segment);
+                        self.record(entry.clone()).await;
+                        self.stream.segment_persisted(&entry);
                         self.stream.notify_replay_written();
                         self.write_replay_playlist().await;
                     }

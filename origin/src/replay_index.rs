@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use townhall_packager::playlist::MediaPlaylist;
+use townhall_packager::segmenter::SegmentReady;
 
 /// The file's name inside a replay directory.
 pub const FILE_NAME: &str = "replay.jsonl";
@@ -40,6 +41,19 @@ pub enum ReplayEntry {
     /// no media sequence number or init section id is ever used twice (CDNs keep media
     /// objects for a year).
     Retired { next_msn: u64, last_init_id: u32 },
+}
+
+impl ReplayEntry {
+    /// The line of a segment the segmenter closed.
+    pub fn segment(segment: &SegmentReady) -> Self {
+        ReplayEntry::Segment {
+            msn: segment.msn,
+            program_time_ms: segment.program_time_ms,
+            discontinuity: segment.discontinuity,
+            init_id: segment.init_id,
+            duration_s: segment.duration_s,
+        }
+    }
 }
 
 /// The index of one replay directory.

@@ -174,18 +174,8 @@ impl HlsStream {
     }
 
     /// A closed segment is durable: the replay playlist may list it.
-    pub fn segment_persisted(
-        &self,
-        msn: u64,
-        program_time_ms: i64,
-        discontinuity: bool,
-        init_id: u32,
-        duration_s: f64,
-    ) {
-        let mut state = self.state();
-        state.replay.start_segment(msn, program_time_ms, discontinuity, init_id);
-        state.replay.close_segment(msn, duration_s);
-        drop(state);
+    pub fn segment_persisted(&self, entry: &ReplayEntry) {
+        fill_playlist(&mut self.state().replay, std::slice::from_ref(entry));
         self.bump();
     }
 

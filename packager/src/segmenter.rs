@@ -605,4 +605,4 @@ impl Segmenter {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

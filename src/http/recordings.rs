@@ -303,13 +303,20 @@ impl RecordingMedia {
         Ok(Self { dir: dir.to_owned(), segments, inits, start, last_len })
     }
 
-    /// Decode time of the first video sample of a fragment, in seconds.
-    fn video_start_s(&self, init_id: u32, fragment: &Fragment) -> Option<f64> {
+    /// Where a fragment's video starts and ends, in seconds of decode time.
+    fn video_span_s(&self, init_id: u32, fragment: &Fragment) -> Option<(f64, f64)> {
         let tracks = self.inits.get(&init_id)?;
         fragment.runs.iter().find_map(|run| {
             let track = tracks.iter().find(|t| t.track_id == run.track_id && t.is_video)?;
-            Some(run.base_decode_time as f64 / f64::from(track.timescale))
+            let ticks: u64 = run.samples.iter().map(|s| u64::from(s.duration)).sum();
+            let scale = f64::from(track.timescale);
+            Some((run.base_decode_time as f64 / scale, (run.base_decode_time + ticks) as f64 / scale))
         })
+    }
+
+    /// Decode time of the first video sample of a fragment, in seconds.
+    fn video_start_s(&self, init_id: u32, fragment: &Fragment) -> Option<f64> {
+        self.video_span_s(init_id, fragment).map(|(start, _)| start)
     }
 
     /// Where the recording starts within its first segment, in seconds.
@@ -355,21 +362,10 @@ impl RecordingMedia {
             .enumerate()
             .map(|(i, (entry, fragments))| {
                 if i + 1 == count && self.last_len.is_some() {
-                    let video = |f: &Fragment| self.video_start_s(entry.init_id, f);
-                    let start = fragments.first().and_then(video).unwrap_or(0.0);
-                    let fragment_duration: f64 = fragments.last().map_or(0.0, |f| {
-                        let tracks = &self.inits[&entry.init_id];
-                        f.runs
-                            .iter()
-                            .find_map(|run| {
-                                let track = tracks.iter().find(|t| t.track_id == run.track_id && t.is_video)?;
-                                let ticks: u64 = run.samples.iter().map(|s| u64::from(s.duration)).sum();
-                                Some(ticks as f64 / f64::from(track.timescale))
-                            })
-                            .unwrap_or(0.0)
-                    });
-                    let end = fragments.last().and_then(video).unwrap_or(start) + fragment_duration;
-                    (end - start).max(0.0)
+                    // The cut last segment: from its first part's video to its last kept part's.
+                    let start = fragments.first().and_then(|f| self.video_start_s(entry.init_id, f));
+                    let end = fragments.last().and_then(|f| self.video_span_s(entry.init_id, f)).map(|(_, end)| end);
+                    start.zip(end).map_or(0.0, |(start, end)| (end - start).max(0.0))
                 } else {
                     entry.duration_s
                 }

@@ -2,8 +2,8 @@
 //! what it writes.
 
 use super::*;
-use crate::fmp4::{SampleEntry, aac_lc_audio_specific_config};
-use crate::segmenter::{Event, ProgramTracks, Segmenter, SegmenterConfig, TimedSample};
+use crate::segmenter::tests::tracks;
+use crate::segmenter::{Event, Segmenter, SegmenterConfig, TimedSample};
 use bytes::Bytes;
 use mp4_atom::{Any, DecodeMaybe, Moov, StszSamples};
 
@@ -11,23 +11,7 @@ use mp4_atom::{Any, DecodeMaybe, Moov, StszSamples};
 /// through the segmenter: the init section and the segments.
 fn program() -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut s = Segmenter::new(SegmenterConfig { part_target_ms: 200, segment_target_ms: 2000 }, 0);
-    s.set_tracks(ProgramTracks {
-        video: SampleEntry::Avc {
-            sps: Bytes::from_static(&[0x67, 0x42, 0xc0, 0x1f]),
-            pps: Bytes::from_static(&[0x68, 0xce]),
-            width: 640,
-            height: 360,
-        },
-        audio: Some((
-            SampleEntry::Aac {
-                sample_rate: 48_000,
-                channels: 2,
-                audio_specific_config: aac_lc_audio_specific_config(48_000, 2),
-                bitrate: 128_000,
-            },
-            48_000,
-        )),
-    });
+    s.set_tracks(tracks(0x1f));
     let mut next_audio = 0u64;
     for n in 0..180u64 {
         // Audio starts 10 ms after the video.

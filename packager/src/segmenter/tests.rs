@@ -6,7 +6,9 @@ use mp4_atom::{Decode, Mdat, Moof};
 
 const FRAME: u64 = 3000; // 30 fps at 90 kHz
 
-fn tracks(sps_tag: u8) -> ProgramTracks {
+/// 640x360 H.264 (SPS ending in `sps_tag`) and 48 kHz stereo AAC: the tracks of the
+/// packager's tests.
+pub(crate) fn tracks(sps_tag: u8) -> ProgramTracks {
     ProgramTracks {
         video: SampleEntry::Avc {
             sps: Bytes::from(vec![0x67, 0x42, 0xc0, sps_tag]),
