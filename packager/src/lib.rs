@@ -3,10 +3,13 @@
 //! Everything here is sans-IO: no clock reads, no sockets, no async. [`input`] is the contract
 //! the ingest side produces (one access unit of one track, 64-bit timestamps, capture time);
 //! [`segmenter`] cuts time-ordered samples into LL-HLS parts and segments (RFC 8216bis §4.4.4.9,
-//! §4.4.4.6) written by [`fmp4`]; [`playlist`] is the media playlist model, rendered to text.
+//! §4.4.4.6) written by [`fmp4`], with timed metadata as ID3 ([`id3`]) in `emsg` boxes ([`emsg`]);
+//! [`playlist`] is the media playlist model, rendered to text.
 
 pub mod aac;
+pub mod emsg;
 pub mod fmp4;
+pub mod id3;
 pub mod input;
 pub mod mp4file;
 pub mod part_fit;
