@@ -3,8 +3,9 @@
 //!
 //! Box writing is pure functions over plain structs: each box is written by a closure inside
 //! [`write_box`], which patches the size afterwards, so sizes are always right. The init
-//! segment is `ftyp` + `moov` (with `mvex`); a part or segment is `moof` + `mdat`, one `traf`
-//! per track, sample data in track order, `default-base-is-moof` offsets.
+//! segment is `ftyp` + `moov` (with `mvex`); a part or segment is `moof` + `mdat` (after any
+//! `emsg` boxes, [`crate::emsg`]), one `traf` per track, sample data in track order,
+//! `default-base-is-moof` offsets.
 
 use bytes::Bytes;
 
@@ -319,11 +320,20 @@ const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0101_0000;
 
 /// `moof` + `mdat` for one part or segment.
 pub fn media_fragment(sequence_number: u32, runs: &[TrackRun]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_media_fragment(&mut out, sequence_number, runs);
+    out
+}
+
+/// Appends `moof` + `mdat` for one part or segment to `out`, after whatever it holds already
+/// (e.g. `emsg` boxes, which CMAF puts before the `moof`): sample offsets count from the `moof`.
+pub fn write_media_fragment(out: &mut Vec<u8>, sequence_number: u32, runs: &[TrackRun]) {
     let data_len: usize = runs.iter().flat_map(|r| &r.samples).map(|s| s.data.len()).sum();
-    let mut out = Vec::with_capacity(data_len + 256 + 16 * runs.iter().map(|r| r.samples.len()).sum::<usize>());
+    out.reserve(data_len + 256 + 16 * runs.iter().map(|r| r.samples.len()).sum::<usize>());
+    let moof_start = out.len();
     // Where each trun's data_offset field is, to patch once the moof size is known.
     let mut offset_fields = Vec::with_capacity(runs.len());
-    write_box(&mut out, b"moof", |out| {
+    write_box(out, b"moof", |out| {
         write_full_box(out, b"mfhd", 0, 0, |out| u32be(out, sequence_number));
         for run in runs {
             write_box(out, b"traf", |out| {
@@ -344,18 +354,17 @@ pub fn media_fragment(sequence_number: u32, runs: &[TrackRun]) -> Vec<u8> {
             });
         }
     });
-    let moof_len = out.len();
+    let moof_len = out.len() - moof_start;
     let mut data_offset = moof_len + 8;
     for (run, field) in runs.iter().zip(offset_fields) {
         out[field..field + 4].copy_from_slice(&(data_offset as u32).to_be_bytes());
         data_offset += run.samples.iter().map(|s| s.data.len()).sum::<usize>();
     }
-    write_box(&mut out, b"mdat", |out| {
+    write_box(out, b"mdat", |out| {
         for sample in runs.iter().flat_map(|r| &r.samples) {
             out.extend_from_slice(&sample.data);
         }
     });
-    out
 }
 
 /// The AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) of AAC-LC at `sample_rate` with
@@ -465,5 +474,9 @@ mod tests {
         assert_eq!(&fragment[audio_offset..audio_offset + 4], b"aac!");
         assert_eq!(offset, moof_len + 8);
         assert_eq!(&mdat.data[..], b"keyframedeltaaac!");
+        // After other boxes (emsg), the fragment is the same bytes: offsets count from the moof.
+        let mut prefixed = b"\0\0\0\x08free".to_vec();
+        write_media_fragment(&mut prefixed, 7, &runs);
+        assert_eq!(&prefixed[8..], &fragment[..]);
     }
 }
