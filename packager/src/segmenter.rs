@@ -19,8 +19,9 @@
 //!   reaches the part's end. Events stay in order: a segment that starts meanwhile is announced
 //!   after the waiting part.
 //! - The program starts at the first keyframe; earlier samples are dropped.
-//! - A segment is the concatenation of its parts (one `moof`+`mdat` each): the bytes a player
-//!   fetched as parts and the bytes of the segment are the same.
+//! - A segment is the concatenation of its parts (one `moof`+`mdat` each, after the `emsg`
+//!   boxes of the timed metadata due in it, [`metadata`]): the bytes a player fetched as parts
+//!   and the bytes of the segment are the same.
 
 use std::collections::VecDeque;
 
@@ -28,6 +29,10 @@ use bytes::{Bytes, BytesMut};
 
 use crate::fmp4::{self, Sample, SampleEntry, TrackDescription, TrackRun};
 use crate::part_fit::{PartFit, Placement};
+
+pub mod metadata;
+pub use metadata::TimedMetadata;
+use metadata::{MetadataQueue, PartSpan};
 
 /// Video track id and timescale in the init segment.
 pub const VIDEO_TRACK_ID: u32 = 1;
@@ -174,6 +179,10 @@ pub struct Segmenter {
     awaiting_keyframe: bool,
     /// Audio that came while the epoch's first keyframe was held.
     early_audio: Vec<TimedSample>,
+    /// Events waiting for the part that covers them.
+    metadata: MetadataQueue,
+    /// In [`finish`](Self::finish): the last part takes every waiting event.
+    finishing: bool,
 }
 
 /// Cuts a part's video at `end` (video timeline); a part left without video loses its audio
@@ -240,6 +249,8 @@ impl Segmenter {
             fit: PartFit::new(ticks(config.part_target_ms)),
             awaiting_keyframe: true,
             early_audio: Vec::new(),
+            metadata: MetadataQueue::default(),
+            finishing: false,
         }
     }
 
@@ -261,6 +272,17 @@ impl Segmenter {
     /// Whether the program has started (its first keyframe was placed).
     pub fn is_running(&self) -> bool {
         self.started
+    }
+
+    /// Carries `metadata` as ID3 in an `emsg` before the `moof` of the part that covers its
+    /// program time ([`metadata`] says which part and what time).
+    pub fn push_metadata(&mut self, metadata: TimedMetadata) {
+        self.metadata.push(metadata);
+    }
+
+    /// Timed metadata dropped because too many events waited for their part.
+    pub fn metadata_dropped(&self) -> u64 {
+        self.metadata.dropped()
     }
 
     /// Sets the tracks. If they change while the program runs, the open segment is closed
@@ -428,8 +450,10 @@ impl Segmenter {
             }
             trim_video(&mut self.part, end);
         }
+        self.finishing = true;
         self.cut(true);
         self.release_pending(true);
+        self.finishing = false;
     }
 
     pub fn poll(&mut self) -> Option<Event> {
@@ -562,6 +586,9 @@ impl Segmenter {
         }
         let video_ticks: u64 = part.video.iter().map(|s| u64::from(s.duration)).sum();
         let independent = part.video.first().is_some_and(|s| s.keyframe);
+        let mut data = Vec::new();
+        let last_part = self.finishing && self.pending_part.is_none() && self.part.video.is_empty();
+        self.metadata.write_due(&mut data, PartSpan::of(segment, &part), last_part);
         let mut runs = Vec::with_capacity(2);
         if !part.video.is_empty() {
             runs.push(TrackRun { track_id: VIDEO_TRACK_ID, base_decode_time: part.video_base, samples: part.video });
@@ -569,7 +596,8 @@ impl Segmenter {
         if !part.audio.is_empty() {
             runs.push(TrackRun { track_id: AUDIO_TRACK_ID, base_decode_time: part.audio_base, samples: part.audio });
         }
-        let data = Bytes::from(fmp4::media_fragment(self.fragment_sequence, &runs));
+        fmp4::write_media_fragment(&mut data, self.fragment_sequence, &runs);
+        let data = Bytes::from(data);
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
         segment.data.extend_from_slice(&data);
         segment.ticks += video_ticks;
