@@ -274,6 +274,30 @@ fn a_known_duration_is_written_in_the_video_timescale() {
 }
 
 #[test]
+fn after_a_discontinuity_events_map_through_the_new_segment() {
+    let mut feed = Feed::new();
+    feed.frames(0..20);
+    // Frame 27's program time: after the cut, in the new presenter's first segment.
+    feed.s.push_metadata(event(1, video(27).program_time_ms));
+    feed.s.discontinuity();
+    // The new presenter starts at frame 21 (a keyframe), 3 s later on the program clock.
+    for n in 21..60u64 {
+        feed.s.push_video(TimedSample {
+            keyframe: n == 21,
+            program_time_ms: video(n).program_time_ms + 3_000,
+            ..video(n)
+        });
+    }
+    feed.events.extend(std::iter::from_fn(|| feed.s.poll()));
+    let with_emsg: Vec<ReadPart> =
+        feed.parts().iter().map(|p| read_part(&p.data)).filter(|p| !p.emsgs.is_empty()).collect();
+    assert_eq!(with_emsg.len(), 1);
+    // Its program time is 3 s before the new segment's PDT: clamped to the first part written.
+    assert_eq!(presentation_time(&with_emsg[0].emsgs[0]), with_emsg[0].video_start);
+    assert!(with_emsg[0].video_start >= 21 * FRAME);
+}
+
+#[test]
 fn program_time_maps_onto_the_segment_anchor() {
     assert_eq!(media_time(180_000, T0, T0 + 1_000), 270_000);
     assert_eq!(media_time(180_000, T0, T0 - 3_000), -90_000);
