@@ -20,13 +20,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 use townhall_ingest::{Stage, StageFrame};
 use townhall_origin::object_store::{DiskSink, IMMUTABLE, ObjectSink};
 use townhall_origin::replay_index::{ReplayEntry, ReplayIndex};
 use townhall_origin::stream::Resume;
-use townhall_origin::{HlsStream, RenditionInfo};
+use townhall_origin::{HlsStream, PlaylistView, RenditionInfo};
 use townhall_packager::aac::{AAC_FRAME_SAMPLES, OpusToAac};
 use townhall_packager::fmp4::{SampleEntry, aac_lc_audio_specific_config};
 use townhall_packager::segmenter::{Event, ProgramTracks, Segmenter, SegmenterConfig, TimedSample};
@@ -382,7 +381,7 @@ impl Program {
     /// Writes the replay playlist beside its segments, so the directory is standard HLS that
     /// any web server (or a bucket) can serve without townhall.
     fn write_replay_playlist(&self) -> impl Future<Output = ()> + Send + 'static {
-        let text = Bytes::from(self.stream.render_replay());
+        let text = self.stream.playlist(PlaylistView::Replay).text.clone();
         let disk = self.disk.clone();
         let room = self.stage.room.clone();
         async move {

@@ -11,6 +11,7 @@
 pub mod cdn;
 pub mod object_store;
 pub mod push;
+pub mod rendered;
 pub mod replay_index;
 pub mod stream;
 
@@ -20,14 +21,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use townhall_packager::playlist::Skip;
 
 pub use cdn::{CDN_HEADER, ObjectKind, RequestCounters};
-pub use stream::{HlsStream, RenditionInfo, StreamLimits};
+pub use rendered::RenderedPlaylist;
+pub use stream::{HlsStream, PlaylistView, RenditionInfo, StreamLimits};
 
 /// The streams the origin serves, by room.
 #[derive(Debug, Default)]
@@ -89,17 +91,12 @@ impl IntoResponse for Problem {
 }
 
 /// The origin's routes: `/{room}/{file}`. Playlists are gzipped for clients that accept it
-/// (`Vary: Accept-Encoding`); media objects are not (they do not shrink). With
+/// (`Vary: Accept-Encoding`), once per version ([`rendered`]); media objects are not (they do
+/// not shrink). With
 /// `required_cdn_secret`, only requests whose [`CDN_HEADER`] carries that secret are served;
 /// every other gets 403 `cdn_only` ([`cdn`]).
 pub fn router(origin: Arc<Origin>, required_cdn_secret: Option<String>) -> Router {
-    let playlists_only = |_: StatusCode, _: axum::http::Version, headers: &HeaderMap, _: &axum::http::Extensions| {
-        headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/vnd.apple.mpegurl"))
-    };
-    let router = Router::new()
-        .route("/{room}/{file}", get(serve))
-        .layer(tower_http::compression::CompressionLayer::new().gzip(true).compress_when(playlists_only))
-        .with_state(origin);
+    let router = Router::new().route("/{room}/{file}", get(serve)).with_state(origin);
     match required_cdn_secret {
         Some(secret) => router.layer(axum::middleware::from_fn_with_state(Arc::<str>::from(secret), cdn::require_cdn)),
         None => router,
@@ -194,30 +191,13 @@ fn parse_directives(query: Option<&str>) -> Result<Directives, Problem> {
     Ok(d)
 }
 
-fn playlist_response(body: String, cache: String, headers: &HeaderMap) -> Response {
-    let etag = format!("\"{:016x}\"", fnv1a(body.as_bytes()));
-    let not_modified = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v == etag);
-    let status = if not_modified { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
-    let body = if not_modified { String::new() } else { body };
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "application/vnd.apple.mpegurl".to_owned()),
-            (header::CACHE_CONTROL, cache),
-            (header::ETAG, etag),
-        ],
-        body,
-    )
-        .into_response()
+fn max_age(seconds: u64) -> HeaderValue {
+    HeaderValue::try_from(format!("public, max-age={seconds}")).expect("digits are a valid header")
 }
 
 fn media_response(content_type: &'static str, body: Bytes) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, object_store::IMMUTABLE)], body)
         .into_response()
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Waits until `ready()` holds or the stream ends; `false` after `timeout`.
@@ -270,14 +250,14 @@ async fn serve(
                  #EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"{}\",RESOLUTION={}x{}\nlive.m3u8\n",
                 info.bandwidth, info.codecs, info.width, info.height
             );
-            Ok(playlist_response(body, "public, max-age=1".into(), &headers))
+            Ok(RenderedPlaylist::new(body).response(HeaderValue::from_static("public, max-age=1"), &headers))
         }
         File::Replay => {
             if !stream.is_started() && !stream.has_replay() {
                 return Err(not_live());
             }
             let cache = if stream.is_ended() { "public, max-age=3600" } else { "public, max-age=1" };
-            Ok(playlist_response(stream.render_replay(), cache.into(), &headers))
+            Ok(stream.playlist(PlaylistView::Replay).response(HeaderValue::from_static(cache), &headers))
         }
         File::Live => {
             let directives = parse_directives(query.as_deref())?;
@@ -285,8 +265,8 @@ async fn serve(
                 return Err(not_live());
             }
             let Some(msn) = directives.msn else {
-                let cache = format!("public, max-age={}", (td / 2).max(1));
-                return Ok(playlist_response(stream.render_live(directives.skip), cache, &headers));
+                let cache = max_age((td / 2).max(1));
+                return Ok(stream.playlist(PlaylistView::Live(directives.skip)).response(cache, &headers));
             };
             // §6.2.5.2: more than two segments ahead of the playlist is a bad request.
             let (edge_msn, _) = stream.live_edge().unwrap_or((0, None));
@@ -311,7 +291,7 @@ async fn serve(
                     format!("segment {msn} part {:?} did not arrive within 3 target durations", directives.part),
                 ));
             }
-            Ok(playlist_response(stream.render_live(directives.skip), format!("public, max-age={}", 6 * td), &headers))
+            Ok(stream.playlist(PlaylistView::Live(directives.skip)).response(max_age(6 * td), &headers))
         }
         File::Init(id) => {
             if let Some(init) = stream.init(id) {

@@ -1,16 +1,19 @@
 //! One room's program as the origin keeps it: the live playlist (sliding window, parts), the
-//! replay playlist (EVENT, then VOD), init sections, parts and segments; and the version
-//! counter that blocking requests wait on (one wake-up per change, however many wait).
+//! replay playlist (EVENT, then VOD), init sections, parts and segments; each playlist rendered
+//! once per version ([`RenderedPlaylist`]); and the counter that blocking requests wait on: it
+//! moves only when the live playlist gains what a request can wait for (a part, a complete
+//! segment, the end), one wake-up per change however many wait.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 use townhall_packager::playlist::{MediaPlaylist, PartEntry, PlaylistKind, SegmentEntry, Skip};
 use townhall_packager::segmenter::Event;
 
+use crate::rendered::RenderedPlaylist;
 use crate::replay_index::{ReplayEntry, fill_playlist};
 
 /// How the multivariant playlist describes the one rendition.
@@ -33,7 +36,32 @@ struct State {
     parts: BTreeMap<(u64, u32), Bytes>,
     segments: BTreeMap<u64, Bytes>,
     started: bool,
+    /// Bumped on every change of the live playlist's text.
+    live_version: u64,
+    /// Bumped on every change of the replay playlist's text.
+    replay_version: u64,
 }
+
+/// A playlist as a viewer asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaylistView {
+    Live(Skip),
+    Replay,
+}
+
+impl PlaylistView {
+    fn slot(self) -> usize {
+        match self {
+            PlaylistView::Live(Skip::No) => 0,
+            PlaylistView::Live(Skip::Yes) => 1,
+            PlaylistView::Live(Skip::V2) => 2,
+            PlaylistView::Replay => 3,
+        }
+    }
+}
+
+/// The newest rendering of each [`PlaylistView`], with the version it was rendered from.
+type RenderedSlot = Mutex<Option<(u64, Arc<RenderedPlaylist>)>>;
 
 /// A room's HLS program.
 #[derive(Debug)]
@@ -45,6 +73,7 @@ pub struct HlsStream {
     pub replay_dir: Option<PathBuf>,
     pub limits: StreamLimits,
     replay_written: tokio::sync::Notify,
+    rendered: [RenderedSlot; 4],
 }
 
 /// Where a restored program continues.
@@ -89,11 +118,14 @@ impl HlsStream {
                 parts: BTreeMap::new(),
                 segments: BTreeMap::new(),
                 started: false,
+                live_version: 0,
+                replay_version: 0,
             }),
             version: watch::channel(0).0,
             replay_dir,
             limits,
             replay_written: tokio::sync::Notify::new(),
+            rendered: Default::default(),
         }
     }
 
@@ -101,11 +133,12 @@ impl HlsStream {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn bump(&self) {
+    /// Wakes the requests waiting for the live playlist to change.
+    fn wake(&self) {
         self.version.send_modify(|v| *v += 1);
     }
 
-    /// Changes to wait on.
+    /// Changes to wait on: the live playlist gained a part or a complete segment, or ended.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
     }
@@ -142,13 +175,16 @@ impl HlsStream {
     /// [`segment_persisted`](Self::segment_persisted)).
     pub fn apply(&self, event: &Event) {
         let mut state = self.state();
-        match event {
+        let wake = match event {
             Event::Init { id, data } => {
                 state.inits.insert(*id, data.clone());
+                return;
             }
             Event::SegmentStarted { msn, program_time_ms, discontinuity, init_id } => {
                 state.live.start_segment(*msn, *program_time_ms, *discontinuity, *init_id);
                 state.started = true;
+                // Nothing a request waits for: an empty segment satisfies no directive.
+                false
             }
             Event::Part(part) => {
                 state.parts.insert((part.msn, part.index), part.data.clone());
@@ -156,6 +192,7 @@ impl HlsStream {
                     part.msn,
                     PartEntry { index: part.index, duration_s: part.duration_s, independent: part.independent },
                 );
+                true
             }
             Event::SegmentClosed(segment) => {
                 state.segments.insert(segment.msn, segment.data.clone());
@@ -166,17 +203,22 @@ impl HlsStream {
                     state.parts.retain(|(msn, _), _| *msn >= first);
                     state.segments.retain(|msn, _| *msn >= first);
                 }
+                true
             }
             Event::KeyframeWanted => return,
-        }
+        };
+        state.live_version += 1;
         drop(state);
-        self.bump();
+        if wake {
+            self.wake();
+        }
     }
 
     /// A closed segment is durable: the replay playlist may list it.
     pub fn segment_persisted(&self, entry: &ReplayEntry) {
-        fill_playlist(&mut self.state().replay, std::slice::from_ref(entry));
-        self.bump();
+        let mut state = self.state();
+        fill_playlist(&mut state.replay, std::slice::from_ref(entry));
+        state.replay_version += 1;
     }
 
     /// Rebuilds the replay from its durable index after a restart, and prepares the live
@@ -208,8 +250,10 @@ impl HlsStream {
         if resume.ended {
             state.live.end();
         }
+        state.live_version += 1;
+        state.replay_version += 1;
         drop(state);
-        self.bump();
+        self.wake();
         Some(resume)
     }
 
@@ -238,8 +282,7 @@ impl HlsStream {
         if ended {
             state.replay.end();
         }
-        drop(state);
-        self.bump();
+        state.replay_version += 1;
     }
 
     /// The newest segment of the replay: (msn, its program time, its init section).
@@ -255,16 +298,45 @@ impl HlsStream {
         let mut state = self.state();
         state.live.end();
         state.replay.end();
+        state.live_version += 1;
+        state.replay_version += 1;
         drop(state);
-        self.bump();
+        self.wake();
+    }
+
+    /// The playlist as `view` asks for it, rendered and gzipped once per version: the first
+    /// request after a change renders it, every other gets the same bytes.
+    pub fn playlist(&self, view: PlaylistView) -> Arc<RenderedPlaylist> {
+        let mut slot = self.rendered[view.slot()].lock().unwrap_or_else(|e| e.into_inner());
+        let (version, text) = {
+            let state = self.state();
+            let version = match view {
+                PlaylistView::Live(_) => state.live_version,
+                PlaylistView::Replay => state.replay_version,
+            };
+            if let Some((rendered_version, rendered)) = slot.as_ref()
+                && *rendered_version == version
+            {
+                return rendered.clone();
+            }
+            let text = match view {
+                PlaylistView::Live(skip) => state.live.render(skip),
+                PlaylistView::Replay => state.replay.render(Skip::No),
+            };
+            (version, text)
+        };
+        // Compressed outside the stream's lock: the program goes on adding parts meanwhile.
+        let rendered = Arc::new(RenderedPlaylist::new(text));
+        *slot = Some((version, rendered.clone()));
+        rendered
     }
 
     pub fn render_live(&self, skip: Skip) -> String {
-        self.state().live.render(skip)
+        String::from_utf8_lossy(&self.playlist(PlaylistView::Live(skip)).text).into_owned()
     }
 
     pub fn render_replay(&self) -> String {
-        self.state().replay.render(Skip::No)
+        String::from_utf8_lossy(&self.playlist(PlaylistView::Replay).text).into_owned()
     }
 
     /// TARGETDURATION of the live playlist, in seconds.
