@@ -92,7 +92,17 @@ fn main() -> anyhow::Result<()> {
                 )
                 .init();
             let config = args.config()?;
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
+            // Media (WebRTC sessions, programs) runs on its own threads: under a flood of
+            // viewers, HTTP tasks queue behind each other, not in front of the next part.
+            let media =
+                tokio::runtime::Builder::new_multi_thread().thread_name("townhall-media").enable_all().build()?;
+            let served = tokio::runtime::Builder::new_multi_thread()
+                .thread_name("townhall-http")
+                .enable_all()
+                .build()?
+                .block_on(serve(config, media.handle().clone()));
+            media.shutdown_background();
+            served
         }
     }
 }
@@ -114,7 +124,7 @@ fn admin_token(config: &Config) -> anyhow::Result<String> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<()> {
     let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
@@ -143,19 +153,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let rooms = rooms::Rooms::open(data_dir, limits, hls_limits)?;
     let w = &config.webrtc;
-    let ingest = Ingest::start(IngestConfig {
-        udp_listen: w.udp_listen,
-        public_ips: w.public_ips.clone(),
-        ice: IceTimeouts {
-            disconnected: Duration::from_millis(w.ice_disconnected_timeout_ms),
-            failed: Duration::from_millis(w.ice_failed_timeout_ms),
-            keepalive: Duration::from_millis(w.ice_keepalive_interval_ms),
-        },
-        keyframe_min_interval: Duration::from_millis(w.keyframe_min_interval_ms),
-        session_queue_datagrams: w.session_queue_datagrams,
-    })
-    .await
-    .with_context(|| format!("cannot open the WebRTC UDP port {}", w.udp_listen))?;
+    let ingest = media
+        .spawn(Ingest::start(IngestConfig {
+            udp_listen: w.udp_listen,
+            public_ips: w.public_ips.clone(),
+            ice: IceTimeouts {
+                disconnected: Duration::from_millis(w.ice_disconnected_timeout_ms),
+                failed: Duration::from_millis(w.ice_failed_timeout_ms),
+                keepalive: Duration::from_millis(w.ice_keepalive_interval_ms),
+            },
+            keyframe_min_interval: Duration::from_millis(w.keyframe_min_interval_ms),
+            session_queue_datagrams: w.session_queue_datagrams,
+        }))
+        .await?
+        .with_context(|| format!("cannot open the WebRTC UDP port {}", w.udp_listen))?;
 
     if !config.server.tls_cert.is_empty() {
         // Fail before anything listens if the certificate cannot be used.
@@ -192,6 +203,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         programs: Default::default(),
         s3,
         pushers: Default::default(),
+        media,
     });
     for room in state.rooms.list() {
         let resume = if state.config.hls.enabled { program::restore_replay(&room.hls).await } else { None };

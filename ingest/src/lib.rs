@@ -107,6 +107,8 @@ pub struct Ingest {
     router: Arc<Router>,
     sessions: Arc<Mutex<HashMap<String, Arc<SessionHandle>>>>,
     pub metrics: Arc<Metrics>,
+    /// The runtime media tasks run on: the one `start` was called on, whoever calls later.
+    runtime: tokio::runtime::Handle,
 }
 
 fn advertised_addresses(config: &IngestConfig, bound: SocketAddr) -> Vec<SocketAddr> {
@@ -134,7 +136,9 @@ fn advertised_addresses(config: &IngestConfig, bound: SocketAddr) -> Vec<SocketA
 }
 
 impl Ingest {
-    /// Binds the media socket and starts routing datagrams.
+    /// Binds the media socket and starts routing datagrams. Every media task (the socket's
+    /// receive loop, each session) runs on the runtime this is called on, so that a binary can
+    /// keep media apart from its HTTP serving.
     pub async fn start(config: IngestConfig) -> Result<Arc<Self>> {
         let socket = Arc::new(UdpSocket::bind(config.udp_listen).await?);
         let local_addr = socket.local_addr()?;
@@ -142,8 +146,18 @@ impl Ingest {
         tracing::info!(udp = %local_addr, candidates = ?candidates, "media port open");
         let router = Arc::new(Router::default());
         let metrics = Arc::new(Metrics::default());
-        tokio::spawn(mux::receive_loop(socket.clone(), router.clone(), metrics.clone()));
-        Ok(Arc::new(Self { config, socket, local_addr, candidates, router, sessions: Arc::default(), metrics }))
+        let runtime = tokio::runtime::Handle::current();
+        runtime.spawn(mux::receive_loop(socket.clone(), router.clone(), metrics.clone()));
+        Ok(Arc::new(Self {
+            config,
+            socket,
+            local_addr,
+            candidates,
+            router,
+            sessions: Arc::default(),
+            metrics,
+            runtime,
+        }))
     }
 
     /// The bound media address.
@@ -235,7 +249,7 @@ impl Ingest {
             }),
         };
         let answer = negotiated.answer.clone();
-        tokio::spawn(session::run(ctx, negotiated, role, datagram_rx, command_rx));
+        self.runtime.spawn(session::run(ctx, negotiated, role, datagram_rx, command_rx));
         Answered { session: handle, answer }
     }
 

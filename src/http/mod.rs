@@ -48,6 +48,8 @@ pub struct AppState {
     pub s3: Option<(Arc<S3Sink>, Arc<PushStatus>)>,
     /// The pusher task of each room (with `[s3]`).
     pub pushers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// The runtime of media tasks (WebRTC sessions, programs), apart from HTTP serving.
+    pub media: tokio::runtime::Handle,
 }
 
 impl AppState {
@@ -61,7 +63,7 @@ impl AppState {
         self.origin.insert(room.hls.clone());
         let replay_dir = room.hls.replay_dir.clone().unwrap_or_default();
         let stop = Arc::new(tokio::sync::Notify::new());
-        let task = tokio::spawn(program::run(
+        let task = self.media.spawn(program::run(
             room.stage.clone(),
             room.hls.clone(),
             self.program_settings,
