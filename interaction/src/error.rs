@@ -116,6 +116,12 @@ impl InteractionError {
     }
 }
 
+impl From<rusqlite::Error> for InteractionError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

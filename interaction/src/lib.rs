@@ -8,6 +8,7 @@
 //!   applying the events in order gives, so a restart replays the stored log.
 //! - [`chat`], [`qa`], [`polls`], [`hands`]: the rules of each feature and their read models.
 //! - [`error`]: [`InteractionError`], each with an HTTP status and a stable code.
+//! - [`store`]: the [`EventStore`] trait and an in-memory store; [`sqlite`]: [`SqliteStore`].
 
 pub mod actor;
 pub mod chat;
@@ -21,6 +22,8 @@ pub mod polls;
 pub mod qa;
 mod ratelimit;
 pub mod room;
+pub mod sqlite;
+pub mod store;
 mod text;
 
 #[cfg(test)]
@@ -37,3 +40,5 @@ pub use hands::{Hand, Invitation};
 pub use polls::{PollOption, PollState, PollView};
 pub use qa::{QuestionStatus, QuestionView};
 pub use room::{Handled, RoomInteraction, RoomState, Snapshot};
+pub use sqlite::SqliteStore;
+pub use store::{EventStore, MemoryStore};
