@@ -278,3 +278,187 @@ impl Polls {
         Self::index(id).and_then(|i| self.polls.get_mut(i))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+    use crate::{Command, Role, RoomInteraction};
+
+    fn create(options: &[&str], multiple: bool, allow_change: bool) -> Command {
+        Command::PollCreate {
+            question: "Which one?".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            multiple,
+            allow_change,
+        }
+    }
+
+    fn vote(poll: &str, options: &[usize]) -> Command {
+        Command::PollVote { poll: poll.into(), options: options.to_vec() }
+    }
+
+    /// A room with poll p1 (options a, b, c) created and opened.
+    fn open_poll(multiple: bool, allow_change: bool) -> RoomInteraction {
+        let mut room = room();
+        room.exec(&host(), create(&["a", "b", "c"], multiple, allow_change), T0, AT0).expect("created");
+        room.exec(&host(), Command::PollOpen { poll: "p1".into() }, T0, AT0).expect("opened");
+        room
+    }
+
+    fn counts(room: &RoomInteraction) -> (Vec<u32>, u32) {
+        let view = room.poll(&host(), "p1").expect("p1");
+        (view.options.iter().map(|o| o.votes).collect(), view.voters)
+    }
+
+    #[test]
+    fn creation_checks_options() {
+        let mut room = room();
+        let h = host();
+        let e = room.exec(&h, create(&["only"], false, true), T0, AT0);
+        assert_eq!(e, Err(InteractionError::InvalidOptionCount { count: 1, min: 2, max: 10 }));
+        let eleven: Vec<String> = (0..11).map(|i| format!("o{i}")).collect();
+        let eleven: Vec<&str> = eleven.iter().map(String::as_str).collect();
+        let e = room.exec(&h, create(&eleven, false, true), T0, AT0);
+        assert_eq!(e.map_err(|e| e.code()), Err("invalid_option_count"));
+        let e = room.exec(&h, create(&["Yes", " yes "], false, true), T0, AT0);
+        assert_eq!(e, Err(InteractionError::DuplicateOption("yes".into())));
+        let e = room.exec(&h, create(&["a", "  "], false, true), T0, AT0);
+        assert_eq!(e, Err(InteractionError::Empty { field: "option" }));
+        let e = room.exec(&h, create(&["a", &"x".repeat(101)], false, true), T0, AT0);
+        assert_eq!(e.map_err(|e| e.code()), Err("too_long"));
+        let e = room.exec(&attendee("a"), create(&["a", "b"], false, true), T0, AT0);
+        assert_eq!(e, Err(InteractionError::NotAllowed { action: "poll_create" }));
+        assert_eq!(room.last_seq(), 0);
+        let ten: Vec<String> = (0..10).map(|i| format!("o{i}")).collect();
+        let ten: Vec<&str> = ten.iter().map(String::as_str).collect();
+        let events = room.exec(&h, create(&ten, false, true), T0, AT0).expect("ten options");
+        assert!(matches!(&events[0].kind, EventKind::PollCreated { id, .. } if id == "p1"));
+    }
+
+    #[test]
+    fn draft_open_closed_and_who_may_move_it() {
+        let mut room = room();
+        let (h, a) = (host(), attendee("a"));
+        room.exec(&h, create(&["a", "b"], false, true), T0, AT0).expect("created");
+        assert!(room.polls(&a).is_empty(), "drafts are for moderators");
+        assert_eq!(room.poll(&a, "p1"), Err(InteractionError::UnknownPoll("p1".into())));
+        assert_eq!(room.exec(&a, vote("p1", &[0]), T0, AT0), Err(InteractionError::PollNotOpen("p1".into())));
+        assert_eq!(
+            room.exec(&h, Command::PollClose { poll: "p1".into() }, T0, AT0),
+            Err(InteractionError::PollNotOpen("p1".into()))
+        );
+        let open = Command::PollOpen { poll: "p1".into() };
+        assert_eq!(room.exec(&a, open.clone(), T0, AT0), Err(InteractionError::NotAllowed { action: "poll_open" }));
+        let opened = room.exec(&presenter(), open.clone(), T0, AT0).expect("opened");
+        assert!(opened[0].visible_to(Role::Attendee), "poll_opened carries the poll to everyone");
+        assert_eq!(room.exec(&h, open.clone(), T0, AT0), Err(InteractionError::PollAlreadyOpen("p1".into())));
+        assert_eq!(room.polls(&a).len(), 1);
+        let close = Command::PollClose { poll: "p1".into() };
+        assert_eq!(room.exec(&a, close.clone(), T0, AT0), Err(InteractionError::NotAllowed { action: "poll_close" }));
+        room.exec(&h, close.clone(), T0, AT0).expect("closed");
+        assert_eq!(room.exec(&h, close, T0, AT0), Err(InteractionError::PollClosed("p1".into())));
+        assert_eq!(room.exec(&h, open, T0, AT0), Err(InteractionError::PollClosed("p1".into())));
+    }
+
+    #[test]
+    fn unknown_poll_ids() {
+        let mut room = open_poll(false, true);
+        for id in ["p2", "p0", "x", "", "p-1", "p99999999999999999999999"] {
+            assert_eq!(
+                room.exec(&attendee("a"), vote(id, &[0]), T0, AT0),
+                Err(InteractionError::UnknownPoll(id.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn a_single_choice_poll_takes_exactly_one_valid_option() {
+        let mut room = open_poll(false, true);
+        let a = attendee("a");
+        for bad in [&[][..], &[0, 1], &[3], &[usize::MAX]] {
+            let e = room.exec(&a, vote("p1", bad), T0, AT0);
+            assert_eq!(e.map_err(|e| e.code()), Err("invalid_choice"), "{bad:?}");
+        }
+        room.exec(&a, vote("p1", &[2]), T0, AT0).expect("voted");
+        assert_eq!(counts(&room), (vec![0, 0, 1], 1));
+    }
+
+    #[test]
+    fn a_multiple_choice_poll_takes_distinct_options() {
+        let mut room = open_poll(true, true);
+        let a = attendee("a");
+        let e = room.exec(&a, vote("p1", &[1, 1]), T0, AT0);
+        assert_eq!(e, Err(InteractionError::InvalidChoice("the same option twice")));
+        let events = room.exec(&a, vote("p1", &[2, 0]), T0, AT0).expect("voted");
+        assert_eq!(events[0].kind, EventKind::PollVoted { poll: "p1".into(), options: vec![0, 2] });
+        assert!(!events[0].visible_to(Role::Attendee), "a vote is private");
+        assert!(events[0].visible_to_participant(Role::Attendee, "a"));
+        room.exec(&attendee("b"), vote("p1", &[0]), T0, AT0).expect("voted");
+        assert_eq!(counts(&room), (vec![2, 0, 1], 2));
+    }
+
+    #[test]
+    fn a_changed_vote_moves_the_counts_and_the_same_vote_is_a_no_op() {
+        let mut room = open_poll(false, true);
+        let a = attendee("a");
+        room.exec(&a, vote("p1", &[0]), T0, AT0).expect("voted");
+        room.exec(&a, vote("p1", &[1]), T0, AT0).expect("changed");
+        assert_eq!(counts(&room), (vec![0, 1, 0], 1));
+        assert!(room.exec(&a, vote("p1", &[1]), T0, AT0).expect("same").is_empty());
+        assert_eq!(room.poll(&a, "p1").map(|p| p.my_vote), Ok(Some(vec![1])));
+    }
+
+    #[test]
+    fn without_allow_change_a_second_vote_is_already_voted() {
+        let mut room = open_poll(false, false);
+        let a = attendee("a");
+        room.exec(&a, vote("p1", &[0]), T0, AT0).expect("voted");
+        for again in [&[1][..], &[0]] {
+            assert_eq!(room.exec(&a, vote("p1", again), T0, AT0), Err(InteractionError::AlreadyVoted("p1".into())));
+        }
+        assert_eq!(counts(&room), (vec![1, 0, 0], 1));
+    }
+
+    #[test]
+    fn two_votes_at_once_from_one_participant_count_once() {
+        // The room handles commands one at a time, so "at once" is two in a row, same instant.
+        for allow_change in [true, false] {
+            let mut room = open_poll(false, allow_change);
+            let a = attendee("a");
+            let first = room.exec(&a, vote("p1", &[0]), T0, AT0);
+            let second = room.exec(&a, vote("p1", &[1]), T0, AT0);
+            assert!(first.is_ok());
+            assert_eq!(second.is_ok(), allow_change);
+            let (counts, voters) = counts(&room);
+            assert_eq!((counts.iter().sum::<u32>(), voters), (1, 1));
+        }
+    }
+
+    #[test]
+    fn closing_while_votes_arrive_refuses_the_late_ones_and_freezes_results() {
+        let mut room = open_poll(false, true);
+        let mut closed = None;
+        for i in 0..100usize {
+            let voter = attendee(&format!("v{i}"));
+            let result = room.exec(&voter, vote("p1", &[i % 3]), T0 + i as u64, AT0);
+            if i < 60 {
+                assert!(result.is_ok());
+            } else {
+                assert_eq!(result, Err(InteractionError::PollClosed("p1".into())));
+            }
+            if i == 59 {
+                let events = room.exec(&host(), Command::PollClose { poll: "p1".into() }, T0, AT0).expect("closed");
+                closed = Some(events[0].kind.clone());
+            }
+        }
+        assert_eq!(closed, Some(EventKind::PollClosed { poll: "p1".into(), counts: vec![20, 20, 20], voters: 60 }));
+        // A voter who voted before the close cannot change it afterwards either.
+        let e = room.exec(&attendee("v0"), vote("p1", &[1]), T0, AT0);
+        assert_eq!(e, Err(InteractionError::PollClosed("p1".into())));
+        let view = room.poll(&attendee("v0"), "p1").expect("p1");
+        assert_eq!((view.state, view.voters), (PollState::Closed, 60));
+        assert_eq!(view.options.iter().map(|o| o.votes).collect::<Vec<_>>(), [20, 20, 20]);
+        assert_eq!(view.closed_at, Some(AT0));
+    }
+}
