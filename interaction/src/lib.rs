@@ -27,6 +27,8 @@ pub mod store;
 mod text;
 
 #[cfg(test)]
+mod session;
+#[cfg(test)]
 mod testutil;
 
 pub use actor::{Actor, Role};

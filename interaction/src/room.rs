@@ -298,3 +298,126 @@ impl RoomState {
         self.nonces.get(participant)?.iter().find(|(n, _)| n == nonce).map(|(_, events)| events.as_slice())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EventStore, MemoryStore};
+    use crate::testutil::*;
+    use crate::{QuestionStatus, Visibility};
+
+    fn send(text: &str) -> Command {
+        Command::ChatSend { text: text.into(), visibility: Visibility::Everyone }
+    }
+
+    #[test]
+    fn seq_counts_from_one_and_at_never_goes_back() {
+        let mut room = room();
+        let a = attendee("a");
+        let first = room.exec(&a, send("one"), T0, ProgramTime(5_000)).expect("sent");
+        let second = room.exec(&a, send("two"), T0 + 10, ProgramTime(4_000)).expect("sent");
+        let third = room.exec(&a, send("three"), T0 + 20, ProgramTime(6_000)).expect("sent");
+        assert_eq!([first[0].seq, second[0].seq, third[0].seq], [1, 2, 3]);
+        assert_eq!(
+            [first[0].at, second[0].at, third[0].at],
+            [ProgramTime(5_000), ProgramTime(5_000), ProgramTime(6_000)]
+        );
+        assert_eq!(second[0].ts, T0 + 10);
+    }
+
+    #[test]
+    fn the_same_nonce_twice_returns_the_first_events_and_stores_nothing() {
+        let mut room = Logged::default();
+        let a = attendee("a");
+        let request = Request::with_nonce(send("hello"), "n-1");
+        let first = room.run(&a, request.clone(), T0, AT0).expect("sent");
+        assert!(!first.replayed);
+        let again = room.run(&a, request.clone(), T0 + 5_000, AT0).expect("resent");
+        assert!(again.replayed);
+        assert_eq!(again.events, first.events);
+        assert_eq!(room.room.last_seq(), 1);
+        assert_eq!(room.log.len(), 1);
+        assert_eq!(room.room.history(&a, None, 10).messages.len(), 1);
+        // Another participant's nonce is their own.
+        let other = room.run(&attendee("b"), request.clone(), T0, AT0).expect("sent");
+        assert!(!other.replayed);
+        // A command of several events replays all of them.
+        let h = host();
+        room.run(&a, Command::QuestionAsk { text: "one".into() }, T0, AT0).expect("asked");
+        room.run(&a, Command::QuestionAsk { text: "two".into() }, T0, AT0).expect("asked");
+        let answer = |q: &str| Command::QuestionMark { question: q.into(), status: QuestionStatus::Answering };
+        room.run(&h, answer("q1"), T0, AT0).expect("marked");
+        let mark = Request::with_nonce(answer("q2"), "m-1");
+        let marked = room.run(&h, mark.clone(), T0, AT0).expect("marked");
+        assert_eq!(marked.events.len(), 2);
+        // The nonces live in the log: a room restored from the store still knows them.
+        let mut store = MemoryStore::default();
+        store.append("r", &room.log).expect("append");
+        let log = store.load("r").expect("load");
+        let mut restored = RoomInteraction::restore(InteractionConfig::default(), log).expect("restore");
+        let again = restored.handle(&h, mark, T0, AT0).expect("resent");
+        assert_eq!(again, Handled { events: marked.events, replayed: true });
+        let again = restored.handle(&a, request, T0, AT0).expect("resent");
+        assert_eq!(again.events, first.events);
+        assert_eq!(restored.last_seq(), room.room.last_seq());
+    }
+
+    #[test]
+    fn bad_nonces_are_refused() {
+        let mut room = room();
+        let long = Request::with_nonce(Command::HandRaise, "n".repeat(65));
+        assert_eq!(room.handle(&attendee("a"), long, T0, AT0).map_err(|e| e.code()), Err("too_long"));
+        let empty = Request::with_nonce(Command::HandRaise, "");
+        assert_eq!(room.handle(&attendee("a"), empty, T0, AT0).map_err(|e| e.code()), Err("empty"));
+    }
+
+    #[test]
+    fn restore_refuses_a_log_out_of_order() {
+        let mut room = room();
+        let mut events = room.exec(&host(), send("a"), T0, AT0).expect("sent");
+        events.extend(room.exec(&host(), send("b"), T0, AT0).expect("sent"));
+        events.swap(0, 1);
+        let e = RoomInteraction::restore(InteractionConfig::default(), events);
+        assert_eq!(e.map(|_| ()), Err(InteractionError::OutOfOrder { seq: 1, last: 2 }));
+    }
+
+    #[test]
+    fn attendees_may_not_moderate() {
+        let mut room = room();
+        let (a, b) = (attendee("a"), attendee("b"));
+        room.exec(&b, send("hi"), T0, AT0).expect("sent");
+        room.exec(&b, Command::QuestionAsk { text: "why?".into() }, T0, AT0).expect("asked");
+        room.exec(
+            &host(),
+            Command::PollCreate {
+                question: "?".into(),
+                options: vec!["x".into(), "y".into()],
+                multiple: false,
+                allow_change: true,
+            },
+            T0,
+            AT0,
+        )
+        .expect("created");
+        room.exec(&b, Command::HandRaise, T0, AT0).expect("raised");
+        let moderation = [
+            Command::ChatDelete { message: 1 },
+            Command::ChatPin { message: 1 },
+            Command::ChatUnpin,
+            Command::QuestionMark { question: "q1".into(), status: QuestionStatus::Answering },
+            Command::QuestionMark { question: "q1".into(), status: QuestionStatus::Dismissed },
+            Command::PollOpen { poll: "p1".into() },
+            Command::PollClose { poll: "p1".into() },
+            Command::HandClear { participant: Some("b".into()) },
+            Command::HandClear { participant: None },
+            Command::HandInvite { participant: "b".into() },
+        ];
+        let before = room.state().clone();
+        for command in moderation {
+            let name = command.type_name();
+            let e = room.exec(&a, command, T0, AT0).expect_err(name);
+            assert_eq!((e.code(), e.status()), ("not_allowed", 403), "{name}");
+        }
+        assert_eq!(room.state(), &before);
+    }
+}

@@ -45,3 +45,36 @@ impl Exec for RoomInteraction {
         self.handle(actor, request, now_ms, at).map(|h| h.events)
     }
 }
+
+/// A room and the log of every new event it made, as a store would hold it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub room: RoomInteraction,
+    pub log: Vec<crate::Event>,
+    /// Requests answered from the nonce memory.
+    pub replays: usize,
+}
+
+impl Default for Logged {
+    fn default() -> Self {
+        Self { room: room(), log: Vec::new(), replays: 0 }
+    }
+}
+
+impl Logged {
+    pub fn run(
+        &mut self,
+        actor: &Actor,
+        request: impl Into<crate::Request>,
+        now_ms: u64,
+        at: ProgramTime,
+    ) -> crate::Result<crate::Handled> {
+        let handled = self.room.handle(actor, request, now_ms, at)?;
+        if handled.replayed {
+            self.replays += 1;
+        } else {
+            self.log.extend(handled.events.iter().cloned());
+        }
+        Ok(handled)
+    }
+}
