@@ -23,6 +23,7 @@
 //! | `hand_raise` / `hand_lower` | — | everyone (their own hand) |
 //! | `hand_clear` | `participant` (absent: all hands) | moderators |
 //! | `hand_invite` | `participant` (to the stage) | the host |
+//! | `chapter_start` | `title` (1–120 characters; the chapter runs until the next one) | moderators |
 //!
 //! A command that asks for a state that already holds (raise a raised hand, lower a lowered one,
 //! vote the same choice again, mark a question with its status, pin the pinned message, unpin
@@ -121,6 +122,9 @@ pub enum Command {
     HandInvite {
         participant: String,
     },
+    ChapterStart {
+        title: String,
+    },
 }
 
 fn yes() -> bool {
@@ -146,6 +150,7 @@ impl Command {
             Self::HandLower => "hand_lower",
             Self::HandClear { .. } => "hand_clear",
             Self::HandInvite { .. } => "hand_invite",
+            Self::ChapterStart { .. } => "chapter_start",
         }
     }
 }

@@ -17,7 +17,7 @@
 //! - `actor`: who did it. `nonce`: the client's nonce of the command, if it sent one.
 //!
 //! Creations carry their new `id` (a chat message's id is its event's `seq`; questions are
-//! `q1, q2, …`, polls `p1, p2, …`); later events name it as `message`, `question` or `poll`.
+//! `q1, q2, …`, polls `p1, p2, …`, chapters `c1, c2, …`); later events name it as `message`, `question` or `poll`.
 //!
 //! | `type` | fields | who sees it |
 //! |---|---|---|
@@ -35,6 +35,7 @@
 //! | `hand_lowered` | `participant` | moderators |
 //! | `hands_cleared` | — | everyone |
 //! | `hand_invited` | `participant` (invited to the stage) | moderators |
+//! | `chapter_started` | `id`, `title` (the chapter starts at `at`, ends at the next one's) | everyone |
 //!
 //! Besides "who sees it", a participant always sees the events they did or that name them
 //! ([`Event::visible_to_participant`]): their own vote, their own hand, their invitation.
@@ -94,6 +95,7 @@ pub enum EventKind {
     HandLowered { participant: String },
     HandsCleared,
     HandInvited { participant: String },
+    ChapterStarted { id: String, title: String },
 }
 
 impl EventKind {
@@ -115,6 +117,7 @@ impl EventKind {
             Self::HandLowered { .. } => "hand_lowered",
             Self::HandsCleared => "hands_cleared",
             Self::HandInvited { .. } => "hand_invited",
+            Self::ChapterStarted { .. } => "chapter_started",
         }
     }
 
@@ -134,7 +137,8 @@ impl EventKind {
             | Self::QuestionStatus { .. }
             | Self::PollOpened { .. }
             | Self::PollClosed { .. }
-            | Self::HandsCleared => Visibility::Everyone,
+            | Self::HandsCleared
+            | Self::ChapterStarted { .. } => Visibility::Everyone,
         }
     }
 }
@@ -210,6 +214,7 @@ mod tests {
             EventKind::HandRaised,
             EventKind::HandLowered { participant: "u7".into() },
             EventKind::HandInvited { participant: "u7".into() },
+            EventKind::ChapterStarted { id: "c1".into(), title: "Intro".into() },
         ];
         for kind in kinds {
             let e = event(kind);

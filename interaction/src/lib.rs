@@ -6,11 +6,12 @@
 //! - [`room`]: [`RoomInteraction`], one room's state machine. Commands in ([`command`], the
 //!   WebSocket's JSON), events out ([`event`], the log and the wire format); the state is what
 //!   applying the events in order gives, so a restart replays the stored log.
-//! - [`chat`], [`qa`], [`polls`], [`hands`]: the rules of each feature and their read models.
+//! - [`chat`], [`qa`], [`polls`], [`hands`], [`chapters`]: the rules of each feature and their read models.
 //! - [`error`]: [`InteractionError`], each with an HTTP status and a stable code.
 //! - [`store`]: the [`EventStore`] trait and an in-memory store; [`sqlite`]: [`SqliteStore`].
 
 pub mod actor;
+pub mod chapters;
 pub mod chat;
 pub mod clock;
 pub mod command;
@@ -32,6 +33,7 @@ mod session;
 mod testutil;
 
 pub use actor::{Actor, Role};
+pub use chapters::ChapterView;
 pub use chat::{ChatMessage, ChatPage};
 pub use clock::{LiveEdge, ProgramTime, stamp};
 pub use command::{Command, Request};

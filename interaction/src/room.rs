@@ -24,6 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use serde::Serialize;
 
 use crate::actor::Actor;
+use crate::chapters::{ChapterView, Chapters};
 use crate::chat::{Chat, ChatMessage, ChatPage};
 use crate::clock::ProgramTime;
 use crate::command::{Command, NONCE_MAX_CHARS, Request};
@@ -59,6 +60,7 @@ pub struct RoomState {
     qa: Qa,
     polls: Polls,
     hands: Hands,
+    chapters: Chapters,
     nonces: HashMap<String, VecDeque<(String, Vec<Event>)>>,
 }
 
@@ -76,6 +78,8 @@ pub struct Snapshot {
     pub polls: Vec<PollView>,
     /// The queue for moderators; for an attendee, their own hand if raised.
     pub hands: Vec<Hand>,
+    /// Every chapter so far, first first.
+    pub chapters: Vec<ChapterView>,
 }
 
 /// One room's chat, Q&A, polls and hands.
@@ -180,6 +184,7 @@ impl RoomInteraction {
             Command::HandLower => Ok(s.hands.lower(actor)),
             Command::HandClear { participant } => s.hands.clear(actor, participant.as_deref()),
             Command::HandInvite { participant } => Ok(vec![s.hands.invite(actor, participant)?]),
+            Command::ChapterStart { title } => Ok(vec![s.chapters.start(actor, title)?]),
         }
     }
 
@@ -196,6 +201,7 @@ impl RoomInteraction {
         s.qa.apply(event);
         s.polls.apply(event);
         s.hands.apply(event);
+        s.chapters.apply(event);
         if let Some(nonce) = &event.nonce {
             let seen = s.nonces.entry(event.actor.participant_id.clone()).or_default();
             match seen.back_mut() {
@@ -273,6 +279,11 @@ impl RoomInteraction {
         self.state.hands.invitations()
     }
 
+    /// Every chapter, first first, each ending where the next begins (everyone sees them).
+    pub fn chapters(&self) -> Vec<ChapterView> {
+        self.state.chapters.list()
+    }
+
     /// The room as `viewer` may see it now.
     pub fn snapshot(&self, viewer: &Actor) -> Snapshot {
         let hands = self
@@ -289,6 +300,7 @@ impl RoomInteraction {
             answering: self.answering(),
             polls: self.polls(viewer),
             hands,
+            chapters: self.chapters(),
         }
     }
 }

@@ -42,7 +42,7 @@ fn random_command(rng: &mut Rng, last_seq: u64) -> Command {
     let text = if rng.below(40) == 0 { "y".repeat(501) } else { rng.pick(&texts).to_string() };
     let statuses =
         [QuestionStatus::Open, QuestionStatus::Answering, QuestionStatus::Answered, QuestionStatus::Dismissed];
-    match rng.below(16) {
+    match rng.below(17) {
         0 | 1 => Command::ChatSend { text, visibility: Visibility::Everyone },
         2 => Command::ChatSend { text, visibility: Visibility::Moderators },
         3 => Command::ChatDelete { message },
@@ -67,6 +67,7 @@ fn random_command(rng: &mut Rng, last_seq: u64) -> Command {
         }
         13 if rng.below(3) == 0 => Command::PollClose { poll },
         13 => Command::PollVote { poll, options: vec![rng.below(2)] },
+        15 => Command::ChapterStart { title: text },
         14 => rng.pick(&[Command::HandRaise, Command::HandLower, Command::HandClear { participant: None }]).clone(),
         _ => {
             let who = format!("a{}", rng.below(5));
@@ -168,7 +169,7 @@ fn rebuilding_from_the_log_gives_the_live_state() {
         assert!(half.is_ok());
     }
     // The script reaches every kind of event, and resends.
-    assert_eq!(kinds.len(), 15, "{kinds:?}");
+    assert_eq!(kinds.len(), 16, "{kinds:?}");
     assert!(replays > 20, "{replays} replays");
 }
 
