@@ -66,7 +66,7 @@ impl Chat {
         if !actor.role.is_moderator() && m.author.participant_id != actor.participant_id {
             return Err(InteractionError::NotAllowed { action: "chat_delete" });
         }
-        Ok(vec![EventKind::ChatDeleted { message, visibility: m.visibility }])
+        Ok(vec![EventKind::ChatDeleted { message, visibility: m.visibility, author: m.author.participant_id.clone() }])
     }
 
     pub(crate) fn pin(&self, actor: &Actor, message: u64) -> Result<Vec<EventKind>> {
@@ -228,6 +228,11 @@ mod tests {
         assert_eq!(room.history(&presenter(), None, 10).messages.len(), 2);
         let pin = room.exec(&host(), Command::ChatPin { message: events[0].seq }, T0, AT0);
         assert!(pin.is_err_and(|e| e.code() == "not_allowed"));
+        // Its deletion by a moderator names the author, who is told; other attendees are not.
+        let deleted = room.exec(&host(), Command::ChatDelete { message: events[0].seq }, T0, AT0).expect("deleted");
+        assert!(matches!(&deleted[0].kind, crate::EventKind::ChatDeleted { author, .. } if author == "a"));
+        assert!(deleted[0].visible_to_participant(crate::Role::Attendee, "a"));
+        assert!(!deleted[0].visible_to_participant(crate::Role::Attendee, "b"));
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! | `type` | fields | who sees it |
 //! |---|---|---|
 //! | `chat_message` | `id`, `text`, `visibility` (`everyone`/`moderators`) | by visibility |
-//! | `chat_deleted` | `message`, `visibility` | by visibility |
+//! | `chat_deleted` | `message`, `visibility`, `author` (participant id of the message's author) | by visibility, and its author |
 //! | `chat_pinned` / `chat_unpinned` | `message` | everyone |
 //! | `question_asked` | `id`, `text` | everyone |
 //! | `question_voted` | `question`, `voted` (the actor's vote after the toggle), `votes` (count) | everyone |
@@ -38,7 +38,8 @@
 //! | `chapter_started` | `id`, `title` (the chapter starts at `at`, ends at the next one's) | everyone |
 //!
 //! Besides "who sees it", a participant always sees the events they did or that name them
-//! ([`Event::visible_to_participant`]): their own vote, their own hand, their invitation.
+//! ([`Event::visible_to_participant`]): their own vote, their own hand, their invitation, the
+//! deletion of their message.
 //! Individual poll votes are never broadcast to attendees (a vote is private); attendees get live
 //! results from the read model ([`crate::PollView`]), which the WebSocket layer sends throttled.
 
@@ -80,22 +81,73 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
-    ChatMessage { id: u64, text: String, visibility: Visibility },
-    ChatDeleted { message: u64, visibility: Visibility },
-    ChatPinned { message: u64 },
-    ChatUnpinned { message: u64 },
-    QuestionAsked { id: String, text: String },
-    QuestionVoted { question: String, voted: bool, votes: u32 },
-    QuestionStatus { question: String, status: QuestionStatus },
-    PollCreated { id: String, question: String, options: Vec<String>, multiple: bool, allow_change: bool },
-    PollOpened { id: String, question: String, options: Vec<String>, multiple: bool, allow_change: bool },
-    PollVoted { poll: String, options: Vec<usize> },
-    PollClosed { poll: String, counts: Vec<u32>, voters: u32 },
+    ChatMessage {
+        id: u64,
+        text: String,
+        visibility: Visibility,
+    },
+    ChatDeleted {
+        message: u64,
+        visibility: Visibility,
+        /// Participant id of the deleted message's author, so that the deletion of a
+        /// moderators-only message reaches them. Empty in logs written before it existed.
+        #[serde(default)]
+        author: String,
+    },
+    ChatPinned {
+        message: u64,
+    },
+    ChatUnpinned {
+        message: u64,
+    },
+    QuestionAsked {
+        id: String,
+        text: String,
+    },
+    QuestionVoted {
+        question: String,
+        voted: bool,
+        votes: u32,
+    },
+    QuestionStatus {
+        question: String,
+        status: QuestionStatus,
+    },
+    PollCreated {
+        id: String,
+        question: String,
+        options: Vec<String>,
+        multiple: bool,
+        allow_change: bool,
+    },
+    PollOpened {
+        id: String,
+        question: String,
+        options: Vec<String>,
+        multiple: bool,
+        allow_change: bool,
+    },
+    PollVoted {
+        poll: String,
+        options: Vec<usize>,
+    },
+    PollClosed {
+        poll: String,
+        counts: Vec<u32>,
+        voters: u32,
+    },
     HandRaised,
-    HandLowered { participant: String },
+    HandLowered {
+        participant: String,
+    },
     HandsCleared,
-    HandInvited { participant: String },
-    ChapterStarted { id: String, title: String },
+    HandInvited {
+        participant: String,
+    },
+    ChapterStarted {
+        id: String,
+        title: String,
+    },
 }
 
 impl EventKind {
@@ -150,12 +202,15 @@ impl Event {
         self.kind.audience() == Visibility::Everyone || role.is_moderator()
     }
 
-    /// Whether `participant_id` did this event or is named by it (its own hand, vote, invitation).
+    /// Whether `participant_id` did this event or is named by it (its own hand, vote,
+    /// invitation, the deletion of its chat message).
     pub fn concerns(&self, participant_id: &str) -> bool {
         self.actor.participant_id == participant_id
             || matches!(&self.kind,
-                EventKind::HandLowered { participant } | EventKind::HandInvited { participant }
-                    if participant == participant_id)
+                EventKind::HandLowered { participant }
+                | EventKind::HandInvited { participant }
+                | EventKind::ChatDeleted { author: participant, .. }
+                    if participant == participant_id && !participant.is_empty())
     }
 
     /// The delivery rule of the WebSocket: [`Event::visible_to`] the role, or it concerns them.
@@ -196,7 +251,7 @@ mod tests {
     #[test]
     fn every_kind_round_trips_and_its_tag_matches_type_name() {
         let kinds = [
-            EventKind::ChatDeleted { message: 3, visibility: Visibility::Moderators },
+            EventKind::ChatDeleted { message: 3, visibility: Visibility::Moderators, author: "u8".into() },
             EventKind::ChatPinned { message: 3 },
             EventKind::ChatUnpinned { message: 3 },
             EventKind::QuestionAsked { id: "q1".into(), text: "why?".into() },
@@ -232,6 +287,29 @@ mod tests {
         assert!(e.visible_to(Role::Host));
         assert!(e.visible_to_participant(Role::Attendee, "u7"));
         assert!(!e.visible_to_participant(Role::Attendee, "u8"));
+    }
+
+    #[test]
+    fn deleting_a_moderators_only_message_reaches_its_author_only() {
+        let mut e =
+            event(EventKind::ChatDeleted { message: 3, visibility: Visibility::Moderators, author: "u9".into() });
+        e.actor = Actor::new("h1", "Host", Role::Host);
+        assert!(e.visible_to_participant(Role::Attendee, "u9"));
+        assert!(!e.visible_to_participant(Role::Attendee, "u7"));
+        assert!(e.visible_to_participant(Role::Presenter, "p1"));
+    }
+
+    #[test]
+    fn a_chat_deleted_of_an_old_log_without_author_still_reads() {
+        let old = r#"{"seq":5,"at":1000,"ts":2000,"actor":{"participant_id":"h1","name":"Host","role":"host"},"type":"chat_deleted","message":3,"visibility":"moderators"}"#;
+        let e: Event = serde_json::from_str(old).expect("parses");
+        assert_eq!(
+            e.kind,
+            EventKind::ChatDeleted { message: 3, visibility: Visibility::Moderators, author: String::new() }
+        );
+        // An unknown author concerns nobody, not even a participant with an empty id.
+        assert!(!e.visible_to_participant(Role::Attendee, ""));
+        assert!(e.visible_to_participant(Role::Host, "h2"));
     }
 
     #[test]

@@ -140,6 +140,9 @@ fn check_log_invariants(log: &[Event]) {
         );
         assert_eq!(!e.visible_to(Role::Attendee), secret, "{e:?}");
         assert!(e.visible_to(Role::Host) && e.visible_to(Role::Presenter));
+        if let EventKind::ChatDeleted { author, .. } = &e.kind {
+            assert!(!author.is_empty() && e.visible_to_participant(Role::Attendee, author), "{e:?}");
+        }
     }
 }
 
