@@ -41,7 +41,8 @@
 //! ([`Event::visible_to_participant`]): their own vote, their own hand, their invitation, the
 //! deletion of their message.
 //! Individual poll votes are never broadcast to attendees (a vote is private); attendees get live
-//! results from the read model ([`crate::PollView`]), which the WebSocket layer sends throttled.
+//! results from the read model ([`crate::PollResults`], from `RoomInteraction::poll_results` for
+//! each of `open_polls`), which the WebSocket layer sends throttled.
 
 use serde::{Deserialize, Serialize};
 

@@ -41,7 +41,7 @@ pub use config::{InteractionConfig, RateLimit};
 pub use error::{InteractionError, Result};
 pub use event::{Event, EventKind, Visibility};
 pub use hands::{Hand, Invitation};
-pub use polls::{PollOption, PollState, PollView};
+pub use polls::{PollOption, PollResults, PollState, PollView};
 pub use qa::{QuestionStatus, QuestionView};
 pub use room::{Handled, RoomInteraction, RoomState, Snapshot};
 pub use sqlite::SqliteStore;

@@ -59,6 +59,21 @@ pub struct PollView {
     pub my_vote: Option<Vec<usize>>,
 }
 
+/// A poll's results alone: what the server fans out, throttled, to everyone while a poll is open
+/// (attendees never receive individual `poll_voted` events; a vote is private).
+/// ```json
+/// {"poll":"p1","counts":[3,1,0],"voters":4,"state":"open"}
+/// ```
+/// `counts` are per option, in the poll's option order; on a multiple-choice poll they can add
+/// up to more than `voters`. After `poll_closed` they are final and equal that event's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollResults {
+    pub poll: String,
+    pub counts: Vec<u64>,
+    pub voters: u64,
+    pub state: PollState,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Poll {
     id: String,
@@ -91,6 +106,15 @@ impl Poll {
             opened_at: self.opened_at,
             closed_at: self.closed_at,
             my_vote: self.votes.get(viewer).cloned(),
+        }
+    }
+
+    fn results(&self) -> PollResults {
+        PollResults {
+            poll: self.id.clone(),
+            counts: self.counts.iter().map(|&c| u64::from(c)).collect(),
+            voters: self.votes.len() as u64,
+            state: self.state,
         }
     }
 
@@ -264,6 +288,19 @@ impl Polls {
             .filter(|p| p.state != PollState::Draft || viewer.role.is_moderator())
             .map(|p| p.view(&viewer.participant_id))
             .collect()
+    }
+
+    /// The results of an open or closed poll, in O(options): no per-voter work, no viewer.
+    /// `None` for an unknown poll and for a draft (drafts are for moderators only, so there is
+    /// nothing to fan out to everyone).
+    pub fn results(&self, poll: &str) -> Option<PollResults> {
+        let p = self.get(poll).ok()?;
+        (p.state != PollState::Draft).then(|| p.results())
+    }
+
+    /// The ids of the open polls, in the order created.
+    pub fn open_ids(&self) -> Vec<String> {
+        self.polls.iter().filter(|p| p.state == PollState::Open).map(|p| p.id.clone()).collect()
     }
 
     fn index(id: &str) -> Option<usize> {
@@ -460,5 +497,39 @@ mod tests {
         assert_eq!((view.state, view.voters), (PollState::Closed, 60));
         assert_eq!(view.options.iter().map(|o| o.votes).collect::<Vec<_>>(), [20, 20, 20]);
         assert_eq!(view.closed_at, Some(AT0));
+    }
+
+    #[test]
+    fn results_for_the_fan_out_follow_the_votes_and_freeze_at_the_close() {
+        let mut room = open_poll(true, true);
+        room.exec(&host(), create(&["x", "y"], false, true), T0, AT0).expect("created p2, a draft");
+        assert_eq!(room.open_polls(), ["p1"]);
+        assert_eq!(room.poll_results("p2"), None, "a draft has nothing to fan out");
+        assert_eq!(room.poll_results("p9"), None);
+        assert_eq!(room.poll_results("nonsense"), None);
+        room.exec(&attendee("a"), vote("p1", &[0, 2]), T0, AT0).expect("voted");
+        room.exec(&attendee("b"), vote("p1", &[0]), T0, AT0).expect("voted");
+        let live = room.poll_results("p1").expect("open");
+        assert_eq!(live, PollResults { poll: "p1".into(), counts: vec![2, 0, 1], voters: 2, state: PollState::Open });
+        assert_eq!(
+            serde_json::to_string(&live).expect("serializes"),
+            r#"{"poll":"p1","counts":[2,0,1],"voters":2,"state":"open"}"#
+        );
+        // The same numbers every viewer's PollView shows.
+        let view = room.poll(&attendee("z"), "p1").expect("p1");
+        let view_counts: Vec<u64> = view.options.iter().map(|o| u64::from(o.votes)).collect();
+        assert_eq!((view_counts, u64::from(view.voters)), (live.counts.clone(), live.voters));
+
+        room.exec(&host(), Command::PollOpen { poll: "p2".into() }, T0, AT0).expect("opened");
+        assert_eq!(room.open_polls(), ["p1", "p2"]);
+        let closed = room.exec(&host(), Command::PollClose { poll: "p1".into() }, T0, AT0).expect("closed");
+        assert_eq!(room.open_polls(), ["p2"]);
+        let EventKind::PollClosed { counts, voters, .. } = &closed[0].kind else { panic!("{closed:?}") };
+        let fin = room.poll_results("p1").expect("closed results stay");
+        assert_eq!(fin.state, PollState::Closed);
+        assert_eq!(fin.counts, counts.iter().map(|&c| u64::from(c)).collect::<Vec<_>>());
+        assert_eq!(fin.voters, u64::from(*voters));
+        assert!(room.exec(&attendee("c"), vote("p1", &[1]), T0, AT0).is_err());
+        assert_eq!(room.poll_results("p1"), Some(fin));
     }
 }

@@ -32,7 +32,7 @@ use crate::config::InteractionConfig;
 use crate::error::{InteractionError, Result};
 use crate::event::{Event, EventKind};
 use crate::hands::{Hand, Hands, Invitation};
-use crate::polls::{PollView, Polls};
+use crate::polls::{PollResults, PollView, Polls};
 use crate::qa::{self, Qa, QuestionView};
 use crate::ratelimit::RateLimiter;
 
@@ -268,6 +268,17 @@ impl RoomInteraction {
     /// One poll with live results.
     pub fn poll(&self, viewer: &Actor, poll: &str) -> Result<PollView> {
         self.state.polls.view(viewer, poll)
+    }
+
+    /// A poll's results alone, for the throttled fan-out to everyone while it is open (see
+    /// [`PollResults`]); `None` for an unknown poll or a draft. Costs O(options).
+    pub fn poll_results(&self, poll: &str) -> Option<PollResults> {
+        self.state.polls.results(poll)
+    }
+
+    /// The ids of the open polls, in the order created: those whose results to fan out.
+    pub fn open_polls(&self) -> Vec<String> {
+        self.state.polls.open_ids()
     }
 
     /// The raised hands, first raised first.
