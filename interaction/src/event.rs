@@ -197,6 +197,20 @@ impl EventKind {
 }
 
 impl Event {
+    /// The event as its JSON object (the format in the module doc): serialize once, then store
+    /// it and send the same text to every client.
+    ///
+    /// Infallible: `serde_json` fails only when a `Serialize` impl returns an error, when a map
+    /// has keys that are not strings, or when `#[serde(flatten)]` meets a value that is not an
+    /// object. An `Event` holds only derived impls over strings, integers, booleans, options and
+    /// vectors (no maps), and its flattened [`EventKind`] is an internally tagged enum of unit and
+    /// struct variants, each an object. The tests serialize every kind, so a new variant that
+    /// broke this (a newtype variant over a non-struct, a map with non-string keys) would fail
+    /// them, not the server.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an Event always serializes: no maps, no fallible impls")
+    }
+
     /// Whether a participant of this role may see the event: moderator-only chat, drafts,
     /// individual votes and the hand queue are hidden from attendees.
     pub fn visible_to(&self, role: Role) -> bool {
@@ -243,6 +257,7 @@ mod tests {
             json,
             r#"{"seq":42,"at":1767225600123,"ts":1767225602480,"actor":{"participant_id":"u7","name":"Ada","role":"attendee"},"nonce":"c-19","type":"chat_message","id":42,"text":"hello","visibility":"everyone"}"#
         );
+        assert_eq!(e.to_json(), json);
         let back: Event = serde_json::from_str(&json).expect("parses");
         assert_eq!(back, e);
         let hands = serde_json::to_value(event(EventKind::HandsCleared)).expect("serializes");
@@ -265,7 +280,15 @@ mod tests {
                 multiple: false,
                 allow_change: true,
             },
+            EventKind::PollOpened {
+                id: "p1".into(),
+                question: "?".into(),
+                options: vec!["a".into(), "b".into()],
+                multiple: true,
+                allow_change: false,
+            },
             EventKind::PollVoted { poll: "p1".into(), options: vec![0] },
+            EventKind::HandsCleared,
             EventKind::PollClosed { poll: "p1".into(), counts: vec![1, 0], voters: 1 },
             EventKind::HandRaised,
             EventKind::HandLowered { participant: "u7".into() },
@@ -277,6 +300,7 @@ mod tests {
             let v = serde_json::to_value(&e).expect("serializes");
             assert_eq!(v["type"], e.kind.type_name());
             assert_eq!(serde_json::from_value::<Event>(v).expect("parses"), e);
+            assert_eq!(serde_json::from_str::<Event>(&e.to_json()).expect("parses"), e);
         }
     }
 
