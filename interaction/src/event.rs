@@ -17,12 +17,13 @@
 //! - `actor`: who did it. `nonce`: the client's nonce of the command, if it sent one.
 //!
 //! Creations carry their new `id` (a chat message's id is its event's `seq`; questions are
-//! `q1, q2, …`, polls `p1, p2, …`, chapters `c1, c2, …`); later events name it as `message`, `question` or `poll`.
+//! `q1, q2, …`, polls `p1, p2, …`, chapters `c1, c2, …`); later events name it as `message`,
+//! `question` or `poll`.
 //!
 //! | `type` | fields | who sees it |
 //! |---|---|---|
 //! | `chat_message` | `id`, `text`, `visibility` (`everyone`/`moderators`) | by visibility |
-//! | `chat_deleted` | `message`, `visibility`, `author` (participant id of the message's author) | by visibility, and its author |
+//! | `chat_deleted` | `message`, `visibility`, `author` (the message's author's id) | by visibility, and `author` |
 //! | `chat_pinned` / `chat_unpinned` | `message` | everyone |
 //! | `question_asked` | `id`, `text` | everyone |
 //! | `question_voted` | `question`, `voted` (the actor's vote after the toggle), `votes` (count) | everyone |
@@ -81,74 +82,27 @@ pub struct Event {
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// One line per kind, as a table (a field attribute would make rustfmt spread every variant).
+#[rustfmt::skip]
 pub enum EventKind {
-    ChatMessage {
-        id: u64,
-        text: String,
-        visibility: Visibility,
-    },
-    ChatDeleted {
-        message: u64,
-        visibility: Visibility,
-        /// Participant id of the deleted message's author, so that the deletion of a
-        /// moderators-only message reaches them. Empty in logs written before it existed.
-        #[serde(default)]
-        author: String,
-    },
-    ChatPinned {
-        message: u64,
-    },
-    ChatUnpinned {
-        message: u64,
-    },
-    QuestionAsked {
-        id: String,
-        text: String,
-    },
-    QuestionVoted {
-        question: String,
-        voted: bool,
-        votes: u32,
-    },
-    QuestionStatus {
-        question: String,
-        status: QuestionStatus,
-    },
-    PollCreated {
-        id: String,
-        question: String,
-        options: Vec<String>,
-        multiple: bool,
-        allow_change: bool,
-    },
-    PollOpened {
-        id: String,
-        question: String,
-        options: Vec<String>,
-        multiple: bool,
-        allow_change: bool,
-    },
-    PollVoted {
-        poll: String,
-        options: Vec<usize>,
-    },
-    PollClosed {
-        poll: String,
-        counts: Vec<u32>,
-        voters: u32,
-    },
+    ChatMessage { id: u64, text: String, visibility: Visibility },
+    /// `author`: participant id of the deleted message's author, so that the deletion of a
+    /// moderators-only message reaches them; empty in logs written before it existed.
+    ChatDeleted { message: u64, visibility: Visibility, #[serde(default)] author: String },
+    ChatPinned { message: u64 },
+    ChatUnpinned { message: u64 },
+    QuestionAsked { id: String, text: String },
+    QuestionVoted { question: String, voted: bool, votes: u32 },
+    QuestionStatus { question: String, status: QuestionStatus },
+    PollCreated { id: String, question: String, options: Vec<String>, multiple: bool, allow_change: bool },
+    PollOpened { id: String, question: String, options: Vec<String>, multiple: bool, allow_change: bool },
+    PollVoted { poll: String, options: Vec<usize> },
+    PollClosed { poll: String, counts: Vec<u32>, voters: u32 },
     HandRaised,
-    HandLowered {
-        participant: String,
-    },
+    HandLowered { participant: String },
     HandsCleared,
-    HandInvited {
-        participant: String,
-    },
-    ChapterStarted {
-        id: String,
-        title: String,
-    },
+    HandInvited { participant: String },
+    ChapterStarted { id: String, title: String },
 }
 
 impl EventKind {
