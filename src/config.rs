@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+use townhall_interaction::InteractionConfig;
 use townhall_origin::object_store::S3Settings;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -23,6 +24,31 @@ pub struct Config {
     pub hls: HlsConfig,
     /// `[s3]`: see [`S3Settings`] (defined beside the S3 sink).
     pub s3: S3Settings,
+    /// `[interaction]`: limits of chat, Q&A and polls, see [`InteractionConfig`] (defined
+    /// beside the state machines).
+    pub interaction: InteractionConfig,
+    pub websocket: WebSocketConfig,
+}
+
+/// `[websocket]`: delivery of interaction events on `/ws/{room}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocketConfig {
+    /// Events a client may have waiting: one that falls further behind gets `resync` and is
+    /// disconnected (it reconnects with `since`), so that nobody waits for it. Default 1024.
+    pub queue_events: usize,
+    /// Milliseconds one send to a client may take before the client is cut off. Default 10000.
+    pub send_timeout_ms: u64,
+    /// Largest message a client may send, in bytes. Default 16384.
+    pub max_message_bytes: usize,
+    /// Least milliseconds between two `poll_results` of a poll while votes come in. Default 500.
+    pub results_interval_ms: u64,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self { queue_events: 1_024, send_timeout_ms: 10_000, max_message_bytes: 16_384, results_interval_ms: 500 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -259,6 +285,27 @@ impl Config {
         }
         if self.hls.replay_retention_days > 36_500 {
             bail!("hls.replay_retention_days must be at most 36500 (0 keeps replays for ever)");
+        }
+        let ws = &self.websocket;
+        if !(16..=1_000_000).contains(&ws.queue_events) {
+            bail!("websocket.queue_events must be between 16 and 1000000");
+        }
+        if !(1_024..=1_048_576).contains(&ws.max_message_bytes) {
+            bail!("websocket.max_message_bytes must be between 1024 and 1048576");
+        }
+        if ws.send_timeout_ms < 100 || ws.results_interval_ms < 50 {
+            bail!("websocket.send_timeout_ms must be at least 100 and websocket.results_interval_ms at least 50");
+        }
+        let i = &self.interaction;
+        if i.chat_max_chars == 0
+            || i.question_max_chars == 0
+            || i.poll_question_max_chars == 0
+            || i.poll_option_max_chars == 0
+        {
+            bail!("interaction.*_max_chars must be at least 1");
+        }
+        if i.chat_rate.burst == 0 || i.question_rate.burst == 0 {
+            bail!("interaction.chat_rate.burst and interaction.question_rate.burst must be at least 1");
         }
         if self.webrtc.ice_failed_timeout_ms == 0 || self.webrtc.ice_disconnected_timeout_ms == 0 {
             bail!("webrtc.ice_*_timeout_ms must be positive");

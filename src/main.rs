@@ -3,6 +3,7 @@
 
 mod config;
 mod http;
+mod interaction;
 mod program;
 mod recordings;
 mod retention;
@@ -192,6 +193,14 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
     } else {
         None
     };
+    let ws = &config.websocket;
+    let delivery = interaction::DeliverySettings {
+        queue_events: ws.queue_events,
+        send_timeout: Duration::from_millis(ws.send_timeout_ms),
+        max_message_bytes: ws.max_message_bytes,
+        results_interval: Duration::from_millis(ws.results_interval_ms),
+    };
+    let interaction = interaction::Interaction::open(data_dir, config.interaction.clone(), delivery)?;
     let state = Arc::new(http::AppState {
         config,
         admin_token,
@@ -204,9 +213,14 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         s3,
         pushers: Default::default(),
         media,
+        interaction,
     });
     for room in state.rooms.list() {
         let resume = if state.config.hls.enabled { program::restore_replay(&room.hls).await } else { None };
+        // The interaction log's date ranges go back into the replay before anyone asks.
+        if let Err(err) = state.interaction.hub(&room.record.id, &room.hls) {
+            tracing::error!(room = %room.record.id, %err, "the room's interaction log could not be restored");
+        }
         state.start_program(&room, resume);
     }
     let retention_days = state.config.hls.replay_retention_days;

@@ -149,7 +149,13 @@ pub async fn run(
                 }
             }
             frame = frames.recv() => match frame {
-                Ok(frame) => program.on_frame(frame),
+                Ok(frame) => {
+                    // Timed metadata (interaction events) rides in the next parts as emsg.
+                    for metadata in program.stream.take_metadata() {
+                        program.segmenter.push_metadata(metadata);
+                    }
+                    program.on_frame(frame)
+                }
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(room = %program.stage.room, frames = n, "program fell behind the frame bus");
                     program.new_epoch();
@@ -158,6 +164,9 @@ pub async fn run(
             },
         }
         program.drain().await;
+    }
+    for metadata in program.stream.take_metadata() {
+        program.segmenter.push_metadata(metadata);
     }
     program.segmenter.finish();
     program.drain().await;

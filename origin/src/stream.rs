@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use townhall_packager::playlist::{MediaPlaylist, PartEntry, PlaylistKind, SegmentEntry, Skip};
-use townhall_packager::segmenter::Event;
+use townhall_packager::playlist::{DateRange, MediaPlaylist, PartEntry, PlaylistKind, SegmentEntry, Skip};
+use townhall_packager::segmenter::{Event, TimedMetadata};
 
 use crate::rendered::RenderedPlaylist;
 use crate::replay_index::{ReplayEntry, fill_playlist};
@@ -40,7 +40,15 @@ struct State {
     live_version: u64,
     /// Bumped on every change of the replay playlist's text.
     replay_version: u64,
+    /// The end of the newest part on the program clock, and when it was added (wall ms).
+    live_edge: Option<(i64, u64)>,
+    /// Timed metadata for the program to put in its next parts ([`HlsStream::push_metadata`]).
+    metadata: Vec<TimedMetadata>,
+    metadata_dropped: u64,
 }
+
+/// Timed metadata waiting for the program task: more is dropped (counted).
+pub const MAX_WAITING_METADATA: usize = 1_000;
 
 /// A playlist as a viewer asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +128,9 @@ impl HlsStream {
                 started: false,
                 live_version: 0,
                 replay_version: 0,
+                live_edge: None,
+                metadata: Vec::new(),
+                metadata_dropped: 0,
             }),
             version: watch::channel(0).0,
             replay_dir,
@@ -192,6 +203,13 @@ impl HlsStream {
                     part.msn,
                     PartEntry { index: part.index, duration_s: part.duration_s, independent: part.independent },
                 );
+                let edge = state
+                    .live
+                    .segments()
+                    .last()
+                    .filter(|s| s.msn == part.msn)
+                    .map(|s| s.program_time_ms + (s.duration_s * 1000.0).round() as i64);
+                state.live_edge = edge.map(|edge| (edge, wall_clock_ms()));
                 true
             }
             Event::SegmentClosed(segment) => {
@@ -293,6 +311,46 @@ impl HlsStream {
         Some((last.msn, last.program_time_ms, init))
     }
 
+    /// The live edge on the program clock: the end of the newest part (program time, ms since
+    /// the Unix epoch, as EXT-X-PROGRAM-DATE-TIME counts) and the wall-clock instant it was
+    /// added (ms). `None` before the first part and after the end.
+    pub fn live_edge_program_time(&self) -> Option<(i64, u64)> {
+        let state = self.state();
+        if state.live.is_ended() { None } else { state.live_edge }
+    }
+
+    /// Adds an EXT-X-DATERANGE to the live and the replay playlists, or updates the one with
+    /// the same ID (its END-DATE, its attributes).
+    pub fn upsert_date_range(&self, range: DateRange) {
+        let mut state = self.state();
+        state.live.upsert_date_range(range.clone());
+        state.replay.upsert_date_range(range);
+        state.live_version += 1;
+        state.replay_version += 1;
+    }
+
+    /// Queues timed metadata for the program to carry in its next parts (ID3 in `emsg`).
+    /// Beyond [`MAX_WAITING_METADATA`] waiting (no program running), the oldest is dropped.
+    pub fn push_metadata(&self, metadata: TimedMetadata) {
+        let mut state = self.state();
+        if state.metadata.len() >= MAX_WAITING_METADATA {
+            state.metadata.remove(0);
+            state.metadata_dropped += 1;
+        }
+        state.metadata.push(metadata);
+    }
+
+    /// The timed metadata queued since the last call (for the program task).
+    pub fn take_metadata(&self) -> Vec<TimedMetadata> {
+        let mut state = self.state();
+        if state.metadata.is_empty() { Vec::new() } else { std::mem::take(&mut state.metadata) }
+    }
+
+    /// Timed metadata dropped because no program took it in time.
+    pub fn metadata_dropped(&self) -> u64 {
+        self.state().metadata_dropped
+    }
+
     /// The program ended: both playlists get ENDLIST.
     pub fn end(&self) {
         let mut state = self.state();
@@ -371,6 +429,10 @@ impl HlsStream {
     pub fn segment(&self, msn: u64) -> Option<Bytes> {
         self.state().segments.get(&msn).cloned()
     }
+}
+
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

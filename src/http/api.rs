@@ -164,6 +164,9 @@ pub async fn delete_room(
         Ok(Some(room)) => {
             state.ingest.close_room(&id);
             state.stop_program(&room);
+            if let Err(err) = state.interaction.remove_room(&id) {
+                tracing::error!(room = %id, %err, "the room's interaction events could not be removed");
+            }
             // Its replay, recordings and everything else it stored go with it.
             if let Some(dir) = room.hls.replay_dir.clone()
                 && let Err(err) = DiskSink::new(dir).delete_prefix("").await

@@ -2,12 +2,14 @@
 //! Listed in docs/API.md.
 
 mod api;
-mod auth;
+pub mod auth;
+mod interaction;
 mod ops;
 mod pages;
 pub mod problem;
 mod recordings;
 mod signalling;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +52,8 @@ pub struct AppState {
     pub pushers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// The runtime of media tasks (WebRTC sessions, programs), apart from HTTP serving.
     pub media: tokio::runtime::Handle,
+    /// Chat, Q&A, polls and hands of every room.
+    pub interaction: crate::interaction::Interaction,
 }
 
 impl AppState {
@@ -147,6 +151,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}/end", post(api::end_event))
         .route("/api/rooms/{room}/recordings", post(recordings::start_or_stop).get(recordings::list))
         .route("/api/rooms/{room}/recordings/{file}", get(recordings::get))
+        .route("/api/rooms/{room}/events", get(interaction::events))
+        .route("/api/rooms/{room}/chat", get(interaction::chat))
+        .route("/api/rooms/{room}/questions/unanswered", get(interaction::unanswered))
+        .route("/api/rooms/{room}/commands", post(interaction::command))
+        .route("/ws/{room}", get(ws::connect))
         .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))
         .route(
             "/whip/{room}/sessions/{session}",

@@ -1,7 +1,7 @@
 //! Operations endpoints: `/healthz` (JSON) and `/metrics` (Prometheus text), and the 404.
 
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::extract::{OriginalUri, State};
@@ -60,18 +60,25 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
     }
     state.origin.requests.render(&mut out);
     if let Some((_, status)) = &state.s3 {
-        for (name, kind, help, value) in [
-            ("s3_objects_pushed_total", "counter", "Objects put into the S3 bucket.", &status.objects_pushed),
-            ("s3_push_failures_total", "counter", "Failed S3 puts (each is retried).", &status.failures),
-            ("s3_backlog_segments", "gauge", "Replay segments on disk not yet in the bucket.", &status.backlog),
-        ] {
-            let _ = writeln!(
-                out,
-                "# HELP townhall_{name} {help}\n# TYPE townhall_{name} {kind}\ntownhall_{name} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
+        render_atomics(
+            &mut out,
+            &[
+                ("s3_objects_pushed_total", "counter", "Objects put into the S3 bucket.", &status.objects_pushed),
+                ("s3_push_failures_total", "counter", "Failed S3 puts (each is retried).", &status.failures),
+                ("s3_backlog_segments", "gauge", "Replay segments on disk not yet in the bucket.", &status.backlog),
+            ],
+        );
     }
+    let m = &state.interaction.metrics;
+    render_atomics(
+        &mut out,
+        &[
+            ("ws_clients", "gauge", "WebSocket clients connected to /ws/{room}.", &m.clients),
+            ("interaction_events_total", "counter", "Interaction events stored and delivered.", &m.events),
+            ("ws_resyncs_total", "counter", "WebSocket clients told to resync (fell too far behind).", &m.resyncs),
+            ("ws_cut_off_total", "counter", "WebSocket clients disconnected because a send timed out.", &m.cut_off),
+        ],
+    );
     let _ = writeln!(
         out,
         "# HELP townhall_rooms Rooms that exist.\n# TYPE townhall_rooms gauge\ntownhall_rooms {}",
@@ -87,6 +94,17 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
+}
+
+/// Prometheus text for counters and gauges kept as atomics: (name, type, help, value).
+fn render_atomics(out: &mut String, rows: &[(&str, &str, &str, &AtomicU64)]) {
+    for (name, kind, help, value) in rows {
+        let _ = writeln!(
+            out,
+            "# HELP townhall_{name} {help}\n# TYPE townhall_{name} {kind}\ntownhall_{name} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
 }
 
 /// Any other path.

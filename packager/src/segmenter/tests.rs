@@ -38,7 +38,7 @@ fn video(n: u64, keyframe: bool) -> TimedSample {
     }
 }
 
-fn audio(n: u64) -> TimedSample {
+pub(crate) fn audio(n: u64) -> TimedSample {
     TimedSample {
         dts: n * 1024,
         duration: Some(1024),

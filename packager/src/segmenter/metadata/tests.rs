@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use mp4_atom::{Any, Decode, Emsg, EmsgTimestamp, Mdat};
 
-use super::super::tests::tracks;
+use super::super::tests::{audio, tracks};
 use super::super::{Event, PartReady, SegmentReady, Segmenter, SegmenterConfig, TimedSample};
 use super::*;
 use crate::emsg::{EVENT_VALUE, ID3_SCHEME, UNKNOWN_DURATION};
@@ -19,16 +19,6 @@ fn video(n: u64) -> TimedSample {
         keyframe: n.is_multiple_of(60),
         program_time_ms: T0 + (n * 1000 / 30) as i64,
         data: Bytes::from(vec![n as u8; 100]),
-    }
-}
-
-fn audio(n: u64) -> TimedSample {
-    TimedSample {
-        dts: n * 1024,
-        duration: Some(1024),
-        keyframe: true,
-        program_time_ms: 0,
-        data: Bytes::from_static(b"aac"),
     }
 }
 

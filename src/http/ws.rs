@@ -1,0 +1,255 @@
+//! `GET /ws/{room}`: a room's interaction over WebSocket (RFC 6455). Every event comes at once,
+//! carrying `at` (program time); a client holds each until its player's `playingDate ≥ at`.
+//!
+//! Query: `token` (the room's host token, its publish token, or an attendee identity token
+//! from an earlier `welcome`; none: a new attendee), `name` (display name), `since` (the last
+//! `seq` the client has: what it missed is sent before anything new). Refused before the
+//! upgrade, as JSON problems: unknown room 404, bad token 401, bad name or query 400, not a
+//! WebSocket handshake 426.
+//!
+//! Server → client, text frames of JSON:
+//! - `{"type":"welcome","participant":{…},"token":"a1.…","seq":N,"snapshot":{…}}` first (the
+//!   snapshot is left out when `since` is given: the missed events follow instead);
+//! - every event of the log the participant may see (`seq`, `at`, `type`, …);
+//! - `{"type":"poll_results",…}` while votes come in;
+//! - `{"type":"ack","nonce":…,"seqs":[…],"replayed":false}` or
+//!   `{"type":"error","code":…,"status":…,"detail":…,"nonce":…,"retry_after_ms":…}` for each
+//!   command, in order;
+//! - `{"type":"resync","reason":"too_slow","seq":N}` then close (4000): the client fell more than
+//!   `websocket.queue_events` behind; it reconnects with `since=N`.
+//!
+//! Client → server: commands (`{"type":"chat_send","text":"hi","nonce":"c1"}`), see
+//! `townhall_interaction::command`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use townhall_interaction::{Actor, InteractionError, Request};
+
+use super::SharedState;
+use super::auth::bearer;
+use super::problem::Problem;
+use crate::interaction::identity::IdentityError;
+use crate::interaction::{DeliverySettings, InteractionMetrics, RoomHub};
+
+/// Close code sent with `resync` (RFC 6455 §7.4.2: 4000-4999 are the application's).
+pub const CLOSE_RESYNC: u16 = 4000;
+/// Most missed events sent after `since`; further back, the client gets a snapshot.
+pub const BACKLOG_MAX: usize = 10_000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WsQuery {
+    token: Option<String>,
+    name: Option<String>,
+    since: Option<u64>,
+}
+
+pub async fn connect(
+    State(state): State<SharedState>,
+    Path(room): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Problem> {
+    let query = Query::<WsQuery>::try_from_uri(&uri)
+        .map_err(|e| Problem::bad_request("bad_query", format!("{}: use token, name and since", e.body_text())))?
+        .0;
+    let room = state.rooms.get(&room).ok_or_else(|| Problem::not_found("unknown_room", format!("no room {room:?}")))?;
+    let token = query.token.as_deref().or_else(|| bearer(&headers));
+    let interaction = &state.interaction;
+    let (actor, identity) = interaction.identities.identify(&room.record, token, query.name.as_deref())?;
+    let upgrade = upgrade.map_err(|e| {
+        Problem::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_required",
+            format!("{}: /ws/{{room}} speaks WebSocket (RFC 6455) only", e.body_text()),
+        )
+    })?;
+    let hub = interaction.hub(&room.record.id, &room.hls)?;
+    let delivery = interaction.delivery;
+    let metrics = interaction.metrics.clone();
+    Ok(upgrade.max_message_size(delivery.max_message_bytes).max_frame_size(delivery.max_message_bytes).on_upgrade(
+        move |socket| async move {
+            metrics.clients.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(room = %hub.room, participant = %actor.participant_id, "websocket open");
+            let client = Client { hub, actor, delivery, metrics: metrics.clone() };
+            client.run(socket, identity, query.since).await;
+            metrics.clients.fetch_sub(1, Ordering::Relaxed);
+        },
+    ))
+}
+
+impl From<IdentityError> for Problem {
+    fn from(err: IdentityError) -> Self {
+        match err {
+            IdentityError::BadToken => Problem::unauthorized(
+                "the token is not this room's host or publish token, nor an attendee identity of this room",
+            ),
+            IdentityError::BadName => {
+                Problem::bad_request("bad_name", "name: 1 to 64 characters, no control characters")
+            }
+        }
+    }
+}
+
+/// An interaction error as an HTTP problem (its status and stable code).
+impl From<InteractionError> for Problem {
+    fn from(err: InteractionError) -> Self {
+        let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        Problem::new(status, err.code(), err.to_string())
+    }
+}
+
+struct Client {
+    hub: Arc<RoomHub>,
+    actor: Actor,
+    delivery: DeliverySettings,
+    metrics: Arc<InteractionMetrics>,
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// Sends one text message; `false` if the client is gone or took longer than `timeout`.
+async fn send(sink: &mut Sink, text: Utf8Bytes, timeout: std::time::Duration) -> bool {
+    matches!(tokio::time::timeout(timeout, sink.send(Message::Text(text))).await, Ok(Ok(())))
+}
+
+/// Why a client's loop ended.
+enum End {
+    Gone,
+    TooSlow,
+    /// The client broke the protocol or sent a message over `websocket.max_message_bytes`.
+    Broken(axum::Error),
+}
+
+impl Client {
+    async fn run(self, socket: WebSocket, identity: Option<String>, since: Option<u64>) {
+        let (mut sink, mut incoming) = socket.split();
+        let mut live = self.hub.subscribe();
+        let timeout = self.delivery.send_timeout;
+
+        // What the client has: the missed events after `since` (when it is a seq of this log
+        // and not too far back), else a snapshot.
+        let last = self.hub.last_seq();
+        let backlog = since.filter(|since| *since <= last).and_then(|since| {
+            match self.hub.events_since(&self.actor, since, BACKLOG_MAX) {
+                Ok((events, false)) => Some((since, events)),
+                _ => None,
+            }
+        });
+        let (welcome_seq, snapshot, backlog) = match backlog {
+            Some((since, events)) => (since, None, events),
+            None => {
+                let snapshot = self.hub.snapshot(&self.actor);
+                (snapshot.seq, Some(snapshot), Vec::new())
+            }
+        };
+        let mut sent = backlog.last().map_or(welcome_seq, |e| e.seq);
+        let welcome = json!({
+            "type": "welcome",
+            "participant": self.actor,
+            "token": identity,
+            "seq": welcome_seq,
+            "snapshot": snapshot,
+            "at": self.hub.now_at(),
+        });
+        if !send(&mut sink, Utf8Bytes::from(welcome.to_string()), timeout).await {
+            return;
+        }
+        for event in backlog {
+            if !send(&mut sink, Utf8Bytes::from(event.to_json()), timeout).await {
+                return;
+            }
+        }
+
+        let end = loop {
+            tokio::select! {
+                message = incoming.next() => match message {
+                    Some(Ok(Message::Text(text))) => {
+                        let reply = self.command(Request::from_json(text.as_str()));
+                        if !send(&mut sink, reply, timeout).await {
+                            break End::Gone;
+                        }
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        let reply = self.command(Request::from_slice(&bytes));
+                        if !send(&mut sink, reply, timeout).await {
+                            break End::Gone;
+                        }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => break End::Gone,
+                    Some(Err(err)) => break End::Broken(err),
+                },
+                outgoing = live.recv() => match outgoing {
+                    Ok(outgoing) => {
+                        if outgoing.seq.is_some_and(|seq| seq <= sent) || !outgoing.visible_to(&self.actor) {
+                            continue;
+                        }
+                        if !send(&mut sink, outgoing.json.clone(), timeout).await {
+                            break End::Gone;
+                        }
+                        if let Some(seq) = outgoing.seq {
+                            sent = seq;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => break End::TooSlow,
+                    Err(RecvError::Closed) => break End::Gone,
+                },
+            }
+        };
+        if let End::Broken(err) = &end {
+            // RFC 6455 §7.4.1: 1009 for a message too big to process, 1002 for the rest.
+            let too_big = std::error::Error::source(err)
+                .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+                .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+            let (code, reason) = if too_big { (1009, "message too big") } else { (1002, "protocol error") };
+            tracing::debug!(room = %self.hub.room, participant = %self.actor.participant_id, %err, code, "websocket closed");
+            let close = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+            let _ = tokio::time::timeout(timeout, sink.send(Message::Close(Some(close)))).await;
+        }
+        if let End::TooSlow = end {
+            self.metrics.resyncs.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(room = %self.hub.room, participant = %self.actor.participant_id, seq = sent, "websocket client too slow: resync");
+            let notice = json!({"type": "resync", "reason": "too_slow", "seq": sent}).to_string();
+            if send(&mut sink, Utf8Bytes::from(notice), timeout).await {
+                let close = CloseFrame { code: CLOSE_RESYNC, reason: Utf8Bytes::from_static("resync") };
+                let _ = tokio::time::timeout(self.delivery.send_timeout, sink.send(Message::Close(Some(close)))).await;
+            } else {
+                self.metrics.cut_off.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Handles one command; the reply (ack or error) as JSON.
+    fn command(&self, request: Result<Request, InteractionError>) -> Utf8Bytes {
+        let nonce = request.as_ref().ok().and_then(|r| r.nonce.clone());
+        let reply = match request.and_then(|r| self.hub.handle(&self.actor, r)) {
+            Ok(handled) => json!({
+                "type": "ack",
+                "nonce": nonce,
+                "seqs": handled.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                "replayed": handled.replayed,
+            }),
+            Err(err) => json!({
+                "type": "error",
+                "code": err.code(),
+                "status": err.status(),
+                "detail": err.to_string(),
+                "nonce": nonce,
+                "retry_after_ms": err.retry_after_ms(),
+            }),
+        };
+        Utf8Bytes::from(reply.to_string())
+    }
+}

@@ -1,0 +1,319 @@
+//! The interaction service: one [`RoomHub`] per room around the sans-IO state machine
+//! ([`townhall_interaction::RoomInteraction`]). A command is stamped with program time at the
+//! live edge ([`townhall_interaction::stamp`]), checked and applied, its events appended to the
+//! event store (SQLite under the data dir), then delivered three ways from that one log: fanned
+//! out to the room's WebSockets ([`crate::http::ws`]), listed as EXT-X-DATERANGE in the room's
+//! playlists and queued as ID3 `emsg` for its next parts ([`inband`]).
+//!
+//! Decided here:
+//! - Fan-out is a `tokio::sync::broadcast` of events serialized once; each client filters by its
+//!   role. The channel's capacity is each client's queue: a client that falls that far behind is
+//!   told to resync and cut off, and nobody else waits for it.
+//! - Attendees never receive individual votes: while votes come in, each open poll's results
+//!   are sent to everyone at most every `websocket.results_interval_ms` (`poll_results`).
+//! - If the store cannot append, the room is rebuilt from the store (the store is the truth)
+//!   and the command fails with 500 `storage`.
+
+pub mod identity;
+pub mod inband;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use townhall_interaction::{
+    Actor, ChatPage, Event, EventKind, EventStore, Handled, InteractionConfig, InteractionError, LiveEdge, PollResults,
+    ProgramTime, Request, RoomInteraction, Snapshot, SqliteStore, stamp,
+};
+use townhall_origin::HlsStream;
+
+use self::identity::Identities;
+use self::inband::InBand;
+
+/// Settings of the WebSocket delivery (`[websocket]`).
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    /// Events a client may have waiting before it is told to resync.
+    pub queue_events: usize,
+    /// Longest a single send to a client may take before it is cut off.
+    pub send_timeout: Duration,
+    /// Largest message a client may send.
+    pub max_message_bytes: usize,
+    /// Least time between two `poll_results` of a poll.
+    pub results_interval: Duration,
+}
+
+/// What a room's clients receive: an event of the log (`seq`), or a message that is not in it
+/// (`poll_results`), serialized once for every client.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub seq: Option<u64>,
+    pub event: Option<Event>,
+    pub json: Utf8Bytes,
+}
+
+impl Outgoing {
+    /// Whether the participant may receive it ([`Event::visible_to_participant`]).
+    pub fn visible_to(&self, actor: &Actor) -> bool {
+        self.event.as_ref().is_none_or(|e| e.visible_to_participant(actor.role, &actor.participant_id))
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct InteractionMetrics {
+    pub clients: AtomicU64,
+    pub events: AtomicU64,
+    pub resyncs: AtomicU64,
+    pub cut_off: AtomicU64,
+}
+
+/// Every room's hub, the store and the identities.
+pub struct Interaction {
+    config: InteractionConfig,
+    pub delivery: DeliverySettings,
+    store: Arc<Mutex<SqliteStore>>,
+    hubs: Mutex<HashMap<String, Arc<RoomHub>>>,
+    pub identities: Identities,
+    pub metrics: Arc<InteractionMetrics>,
+}
+
+impl Interaction {
+    /// Opens the event store (`<data_dir>/interaction.sqlite3`, migrated) and the identity key.
+    pub fn open(
+        data_dir: &std::path::Path,
+        config: InteractionConfig,
+        delivery: DeliverySettings,
+    ) -> anyhow::Result<Self> {
+        let store = SqliteStore::open_in(data_dir)
+            .map_err(|e| anyhow::anyhow!("opening the interaction store in {}: {e}", data_dir.display()))?;
+        Ok(Self {
+            config,
+            delivery,
+            store: Arc::new(Mutex::new(store)),
+            hubs: Mutex::default(),
+            identities: Identities::open(data_dir)?,
+            metrics: Arc::default(),
+        })
+    }
+
+    /// The hub of a room, rebuilt from its stored events on first use.
+    pub fn hub(&self, room: &str, hls: &Arc<HlsStream>) -> Result<Arc<RoomHub>, InteractionError> {
+        let mut hubs = self.hubs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hub) = hubs.get(room) {
+            return Ok(hub.clone());
+        }
+        let hub = RoomHub::restore(room, hls.clone(), self, self.config.clone())?;
+        let ticker = Arc::downgrade(&hub);
+        tokio::spawn(send_poll_results(ticker, self.delivery.results_interval));
+        hubs.insert(room.to_owned(), hub.clone());
+        Ok(hub)
+    }
+
+    /// Forgets a deleted room: its hub and its stored events.
+    pub fn remove_room(&self, room: &str) -> Result<(), InteractionError> {
+        self.hubs.lock().unwrap_or_else(|e| e.into_inner()).remove(room);
+        self.store.lock().unwrap_or_else(|e| e.into_inner()).delete_room(room)
+    }
+}
+
+struct HubState {
+    core: RoomInteraction,
+    inband: InBand,
+    /// Open polls with votes not yet reported in `poll_results`.
+    polls_voted: BTreeSet<String>,
+}
+
+/// One room's interaction, live.
+pub struct RoomHub {
+    pub room: String,
+    hls: Arc<HlsStream>,
+    config: InteractionConfig,
+    state: Mutex<HubState>,
+    store: Arc<Mutex<SqliteStore>>,
+    sender: broadcast::Sender<Arc<Outgoing>>,
+    metrics: Arc<InteractionMetrics>,
+}
+
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl RoomHub {
+    fn restore(
+        room: &str,
+        hls: Arc<HlsStream>,
+        service: &Interaction,
+        config: InteractionConfig,
+    ) -> Result<Arc<Self>, InteractionError> {
+        let store = service.store.clone();
+        let events = store.lock().unwrap_or_else(|e| e.into_inner()).load(room)?;
+        let mut inband = InBand::default();
+        for event in &events {
+            for range in inband.date_ranges(event) {
+                hls.upsert_date_range(range);
+            }
+        }
+        let core = RoomInteraction::restore(config.clone(), events)?;
+        tracing::debug!(room, seq = core.last_seq(), "interaction restored");
+        Ok(Arc::new(Self {
+            room: room.to_owned(),
+            hls,
+            config,
+            state: Mutex::new(HubState { core, inband, polls_voted: BTreeSet::new() }),
+            store,
+            sender: broadcast::channel(service.delivery.queue_events.max(1)).0,
+            metrics: service.metrics.clone(),
+        }))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Program time now at the live edge (wall clock when no program runs).
+    pub fn now_at(&self) -> ProgramTime {
+        let edge = self.hls.live_edge_program_time().map(|(program_ms, observed_wall_ms)| LiveEdge {
+            program_time: ProgramTime(program_ms.max(0) as u64),
+            observed_wall_ms,
+        });
+        stamp(edge, wall_clock_ms())
+    }
+
+    /// Handles one command of `actor`: stamps, checks, applies, stores and delivers its events.
+    pub fn handle(&self, actor: &Actor, request: Request) -> Result<Handled, InteractionError> {
+        let now = wall_clock_ms();
+        let at = self.now_at();
+        let mut state = self.state();
+        let handled = state.core.handle(actor, request, now, at)?;
+        if handled.replayed || handled.events.is_empty() {
+            return Ok(handled);
+        }
+        let appended = self.store.lock().unwrap_or_else(|e| e.into_inner()).append(&self.room, &handled.events);
+        if let Err(err) = appended {
+            tracing::error!(room = %self.room, %err, "interaction events not stored: the room is rebuilt from the store");
+            let events = self.store.lock().unwrap_or_else(|e| e.into_inner()).load(&self.room)?;
+            state.core = RoomInteraction::restore(self.config.clone(), events)?;
+            return Err(err);
+        }
+        self.metrics.events.fetch_add(handled.events.len() as u64, Ordering::Relaxed);
+        for event in &handled.events {
+            let json = event.to_json();
+            for range in state.inband.date_ranges(event) {
+                self.hls.upsert_date_range(range);
+            }
+            if let Some(metadata) = inband::timed_metadata(event, &json) {
+                self.hls.push_metadata(metadata);
+            }
+            match &event.kind {
+                EventKind::PollVoted { poll, .. } => {
+                    state.polls_voted.insert(poll.clone());
+                }
+                EventKind::PollClosed { poll, .. } => {
+                    state.polls_voted.remove(poll);
+                }
+                _ => {}
+            }
+            tracing::debug!(room = %self.room, seq = event.seq, kind = event.kind.type_name(), "interaction event");
+            // Sent under the state's lock: every client sees events in seq order.
+            let _ = self.sender.send(Arc::new(Outgoing {
+                seq: Some(event.seq),
+                event: Some(event.clone()),
+                json: Utf8Bytes::from(json),
+            }));
+        }
+        Ok(handled)
+    }
+
+    /// Receives everything delivered from now on. Subscribe before taking a snapshot or
+    /// reading the backlog, then skip what has a seq at or below what was sent.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outgoing>> {
+        self.sender.subscribe()
+    }
+
+    pub fn snapshot(&self, viewer: &Actor) -> Snapshot {
+        self.state().core.snapshot(viewer)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.state().core.last_seq()
+    }
+
+    pub fn history(&self, viewer: &Actor, before: Option<u64>, limit: usize) -> ChatPage {
+        self.state().core.history(viewer, before, limit)
+    }
+
+    pub fn unanswered_csv(&self) -> String {
+        self.state().core.unanswered_csv()
+    }
+
+    pub fn unanswered(&self) -> Vec<townhall_interaction::QuestionView> {
+        self.state().core.unanswered()
+    }
+
+    /// Stored events after `seq` (at most `limit`) that `viewer` may see, and whether more
+    /// follow.
+    pub fn events_since(&self, viewer: &Actor, seq: u64, limit: usize) -> Result<(Vec<Event>, bool), InteractionError> {
+        let mut from = seq;
+        let mut visible = Vec::new();
+        loop {
+            let batch = self.store.lock().unwrap_or_else(|e| e.into_inner()).since(&self.room, from, limit)?;
+            let full = batch.len() == limit;
+            for event in batch {
+                from = event.seq;
+                if event.visible_to_participant(viewer.role, &viewer.participant_id) {
+                    if visible.len() == limit {
+                        return Ok((visible, true));
+                    }
+                    visible.push(event);
+                }
+            }
+            if !full {
+                return Ok((visible, false));
+            }
+        }
+    }
+
+    /// Sends the results of the polls voted in since the last call.
+    fn send_poll_results(&self) {
+        let mut state = self.state();
+        if state.polls_voted.is_empty() {
+            return;
+        }
+        let at = self.now_at();
+        for poll in std::mem::take(&mut state.polls_voted) {
+            let Some(results) = state.core.poll_results(&poll) else {
+                continue;
+            };
+            let message = PollResultsMessage { kind: "poll_results", at, results };
+            let json = serde_json::to_string(&message).unwrap_or_default();
+            let _ = self.sender.send(Arc::new(Outgoing { seq: None, event: None, json: Utf8Bytes::from(json) }));
+        }
+    }
+}
+
+/// `{"type":"poll_results","at":…,"poll":"p1","counts":[3,4],"voters":7,"state":"open"}`.
+#[derive(Serialize)]
+struct PollResultsMessage {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    at: ProgramTime,
+    #[serde(flatten)]
+    results: PollResults,
+}
+
+async fn send_poll_results(hub: Weak<RoomHub>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(50)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        hub.send_poll_results();
+    }
+}
