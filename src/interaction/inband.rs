@@ -13,6 +13,9 @@
 //! - `townhall.chapter`, ID `chapter-<chapter id>`: from a chapter's start to the next one's;
 //!   `X-TITLE`.
 //!
+//! Text and JSON values (`X-QUESTION`, `X-OPTIONS`, `X-RESULTS`, `X-TEXT`, `X-TITLE`) are
+//! percent-encoded UTF-8 (RFC 3986 §2.1, every byte but `A-Z a-z 0-9 - . _ ~`), because a
+//! quoted-string cannot hold `"`, CR or LF (§4.2): `decodeURIComponent` gives them back exactly.
 //! A range is only ever given more attributes (END-DATE, results), never different values for
 //! the ones it had (§4.4.5.1). In `emsg` go the events every attendee may see, as the same JSON
 //! the WebSocket sends, in an ID3 `TXXX` frame described `townhall`.
@@ -67,7 +70,7 @@ impl InBand {
                         class: Some(QUESTION_CLASS.into()),
                         start_ms: at,
                         end_ms: None,
-                        attributes: vec![("QUESTION-ID".into(), question.clone()), ("TEXT".into(), text)],
+                        attributes: vec![("QUESTION-ID".into(), question.clone()), ("TEXT".into(), encode(&text))],
                     };
                     self.answering = Some(range.clone());
                     ranges.push(range);
@@ -81,8 +84,8 @@ impl InBand {
                     start_ms: at,
                     end_ms: None,
                     attributes: vec![
-                        ("QUESTION".into(), question.clone()),
-                        ("OPTIONS".into(), serde_json::to_string(options).unwrap_or_default()),
+                        ("QUESTION".into(), encode(question)),
+                        ("OPTIONS".into(), encode(&serde_json::to_string(options).unwrap_or_default())),
                     ],
                 };
                 self.open_polls.insert(id.clone(), range.clone());
@@ -93,7 +96,7 @@ impl InBand {
                     return Vec::new();
                 };
                 range.end_ms = Some(at.max(range.start_ms));
-                range.attributes.push(("RESULTS".into(), serde_json::to_string(counts).unwrap_or_default()));
+                range.attributes.push(("RESULTS".into(), encode(&serde_json::to_string(counts).unwrap_or_default())));
                 range.attributes.push(("VOTERS".into(), voters.to_string()));
                 vec![range]
             }
@@ -108,7 +111,7 @@ impl InBand {
                     class: Some(CHAPTER_CLASS.into()),
                     start_ms: at,
                     end_ms: None,
-                    attributes: vec![("TITLE".into(), title.clone())],
+                    attributes: vec![("TITLE".into(), encode(title))],
                 };
                 self.chapter = Some(range.clone());
                 ranges.push(range);
@@ -117,6 +120,19 @@ impl InBand {
             _ => Vec::new(),
         }
     }
+}
+
+/// Percent-encodes a text value for a quoted-string attribute.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 fn attribute<'a>(range: &'a DateRange, name: &str) -> Option<&'a str> {
@@ -154,12 +170,12 @@ mod tests {
         };
         let [open] = inband.date_ranges(&event(1, 1_000, opened)).try_into().unwrap();
         assert_eq!((open.id.as_str(), open.start_ms, open.end_ms), ("poll-p1", 1_000, None));
-        assert_eq!(attribute(&open, "OPTIONS"), Some(r#"["Tea","Coffee"]"#));
+        assert_eq!(attribute(&open, "OPTIONS"), Some("%5B%22Tea%22%2C%22Coffee%22%5D"));
         let closed = EventKind::PollClosed { poll: "p1".into(), counts: vec![3, 4], voters: 7 };
         let [close] = inband.date_ranges(&event(9, 5_000, closed)).try_into().unwrap();
         assert_eq!((&close.id, close.start_ms, close.end_ms), (&open.id, 1_000, Some(5_000)));
         assert_eq!(&close.attributes[..2], &open.attributes[..], "the attributes it had stay the same");
-        assert_eq!(attribute(&close, "RESULTS"), Some("[3,4]"));
+        assert_eq!(attribute(&close, "RESULTS"), Some("%5B3%2C4%5D"));
         // A poll closed twice (or never opened) lists nothing more.
         let again = EventKind::PollClosed { poll: "p1".into(), counts: vec![3, 4], voters: 7 };
         assert!(inband.date_ranges(&event(10, 6_000, again)).is_empty());
@@ -173,7 +189,7 @@ mod tests {
         assert!(inband.date_ranges(&event(1, 100, asked("q1"))).is_empty());
         inband.date_ranges(&event(2, 150, asked("q2")));
         let [q1] = inband.date_ranges(&event(3, 200, mark("q1", QuestionStatus::Answering))).try_into().unwrap();
-        assert_eq!((q1.id.as_str(), attribute(&q1, "TEXT")), ("question-q1-3", Some("why q1?")));
+        assert_eq!((q1.id.as_str(), attribute(&q1, "TEXT")), ("question-q1-3", Some("why%20q1%3F")));
         // Answering another question ends the first (back to open) and starts the second.
         let [q1_end, q2] =
             inband.date_ranges(&event(4, 300, mark("q2", QuestionStatus::Answering))).try_into().unwrap();
@@ -194,6 +210,12 @@ mod tests {
         let [intro_end, demo] = inband.date_ranges(&event(2, 60_000, chapter("c2", "Demo"))).try_into().unwrap();
         assert_eq!((intro_end.id.as_str(), intro_end.end_ms), ("chapter-c1", Some(60_000)));
         assert_eq!(attribute(&demo, "TITLE"), Some("Demo"));
+    }
+
+    #[test]
+    fn text_values_survive_a_quoted_string() {
+        assert_eq!(encode("Tea \"or\"\ncoffée?"), "Tea%20%22or%22%0Acoff%C3%A9e%3F");
+        assert_eq!(encode("a-z_0.9~"), "a-z_0.9~");
     }
 
     #[test]
