@@ -1,7 +1,7 @@
 #
 # Varnish 7.1 (Debian 12's varnish package) as a CDN edge in front of the townhall origin,
-# for LL-HLS (RFC 8216bis-17, Appendix B.1 "collapse requests at the edge"). The nginx
-# equivalent, tested end to end by tests/cdn_edge.rs, is config/nginx-edge.conf.
+# for LL-HLS (RFC 8216bis-17, Appendix B.1 "collapse requests at the edge"), tested end to
+# end by tests/cdn_edge.rs like its nginx equivalent, config/nginx-edge.conf.
 #
 # THIS FILE IS A TEMPLATE. Replace every placeholder before use:
 #   @ORIGIN_HOST@  address of the townhall origin (server.listen), e.g. 127.0.0.1

@@ -3,7 +3,8 @@
 # Debian 12 (as root).
 # - Debian: FFmpeg's development libraries, clang and pkg-config (the Opus → AAC transcoder links
 #   libavcodec through ffmpeg-next), Chromium (WHIP/WHEP/HLS browser client), ffmpeg (ffprobe),
-#   nginx (the CDN edge of tests/cdn_edge.rs, which starts and stops its own; no service).
+#   nginx and Varnish (the CDN edges of tests/cdn_edge.rs, which starts and stops its own; no
+#   service).
 # - Python venv (.venv): aiortc (independent WHIP publisher), imageio-ffmpeg (ffmpeg 9 with the WHIP muxer).
 # - npm (node_modules): playwright-core to drive Debian's Chromium (never downloads a browser).
 # - cargo: s3s-fs, an S3-compatible server for the S3 push tests.
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PACKAGES=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev libswresample-dev)
-TEST_PACKAGES=(chromium ffmpeg fonts-dejavu-core python3-venv curl ca-certificates nginx)
+TEST_PACKAGES=(chromium ffmpeg fonts-dejavu-core python3-venv curl ca-certificates nginx varnish)
 if [ "${1:-}" = "--build-only" ]; then
   APT_PACKAGES=("${BUILD_PACKAGES[@]}")
 else
@@ -28,7 +29,7 @@ fi
 if ((${#missing[@]})); then
   echo "setup: installing apt packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  # Installing nginx would start its system service (port 80) where nothing forbids it; the
+  # Installing nginx or Varnish would start its system service (port 80/6081) where nothing forbids it; the
   # tests run their own. Forbid service starts for this install, unless a policy exists.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

@@ -1,6 +1,6 @@
 //! A CDN edge in front of the origin, end to end (RFC 8216bis-17 Appendix B.1: identical
-//! requests collapse at the edge). nginx runs `config/nginx-edge.conf` (the template, filled
-//! in); 200 viewers follow the live edge through it with blocking playlist reloads
+//! requests collapse at the edge). nginx runs `config/nginx-edge.conf`, Varnish
+//! `config/varnish-edge.vcl` (the templates, filled in); 200 viewers follow the live edge through it with blocking playlist reloads
 //! (`scripts/clients/llhls_load.py`, the way hls.js does), and the origin's own counters
 //! (`townhall_hls_requests_total`) show that it saw about one request per object. With
 //! `hls.require_cdn` the origin refuses `/hls/` to anyone without the edge's secret, while
@@ -19,57 +19,98 @@ const SECRET: &str = "edge-secret-for-tests-0123456789";
 const CLIENTS: u32 = 200;
 const LOAD_SECONDS: u32 = 20;
 
-/// nginx from the edge template, in the foreground, on a free loopback port; stopped (by its
-/// pid) when dropped, also when the test panics.
-struct Nginx {
+/// A CDN edge from its template in `config/`, in the foreground on a free loopback port;
+/// stopped (by its pid) when dropped, also when the test panics.
+struct Edge {
+    name: &'static str,
     child: Child,
     addr: SocketAddr,
     dir: PathBuf,
 }
 
-impl Nginx {
-    fn start(origin: SocketAddr, secret: &str) -> Nginx {
-        let dir = std::env::temp_dir().join(format!("townhall-edge-{}-{}", std::process::id(), origin.port()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+impl Edge {
+    /// nginx from `config/nginx-edge.conf`.
+    fn nginx(origin: SocketAddr, secret: &str) -> Edge {
         let template = std::fs::read_to_string(root().join("config/nginx-edge.conf")).unwrap();
-        // A port that was free a moment ago can be taken before nginx binds it: try a few.
-        for _ in 0..5 {
-            let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        Self::start("nginx", origin, |addr, dir| {
+            std::fs::create_dir_all(dir.join("tmp")).unwrap();
             let config = template
                 .replace("@LISTEN@", &addr.to_string())
                 .replace("@ORIGIN@", &origin.to_string())
                 .replace("@DIR@", dir.to_str().unwrap())
                 .replace("@CDN_SECRET@", secret);
-            assert!(!config.contains("@LISTEN@") && !config.contains("@DIR@"), "a placeholder is left");
+            assert!(!config.contains('@'), "a placeholder is left");
             let file = dir.join("nginx.conf");
             std::fs::write(&file, config).unwrap();
-            let child = Command::new("nginx")
-                .arg("-p")
-                .arg(&dir)
-                .arg("-c")
+            let mut command = Command::new("nginx");
+            command.arg("-p").arg(dir).arg("-c").arg(&file);
+            (command, dir.join("error.log"))
+        })
+    }
+
+    /// Varnish from `config/varnish-edge.vcl` (no privilege separation: tests run as root).
+    fn varnish(origin: SocketAddr, secret: &str) -> Edge {
+        let template = std::fs::read_to_string(root().join("config/varnish-edge.vcl")).unwrap();
+        Self::start("varnishd", origin, |addr, dir| {
+            let vcl = template
+                .replace("@ORIGIN_HOST@", &origin.ip().to_string())
+                .replace("@ORIGIN_PORT@", &origin.port().to_string())
+                .replace("@CDN_SECRET@", secret);
+            assert!(!vcl.lines().any(|l| !l.trim_start().starts_with('#') && l.contains('@')), "a placeholder is left");
+            let file = dir.join("edge.vcl");
+            std::fs::write(&file, vcl).unwrap();
+            let mut command = Command::new("varnishd");
+            command
+                .args(["-F", "-j", "none", "-a", &addr.to_string(), "-f"])
                 .arg(&file)
+                .arg("-n")
+                .arg(dir.join("work"))
+                .args(["-s", "malloc,256m"]);
+            (command, dir.join("varnishd.log"))
+        })
+    }
+
+    /// Starts the edge's command (made for an address and a directory; with the log file it
+    /// writes to) on a free port: one that was free a moment ago can be taken before the edge
+    /// binds it, so this tries a few.
+    fn start(
+        name: &'static str,
+        origin: SocketAddr,
+        make: impl Fn(SocketAddr, &PathBuf) -> (Command, PathBuf),
+    ) -> Edge {
+        let dir = std::env::temp_dir().join(format!("townhall-edge-{name}-{}-{}", std::process::id(), origin.port()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for _ in 0..5 {
+            let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+            let (mut command, log) = make(addr, &dir);
+            let log_file = std::fs::File::create(dir.join(format!("{name}.out"))).unwrap();
+            let child = command
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
+                .stdout(log_file.try_clone().unwrap())
+                .stderr(log_file)
                 .spawn()
-                .expect("nginx (Debian's nginx package: run scripts/setup.sh)");
-            let mut nginx = Nginx { child, addr, dir: dir.clone() };
-            let deadline = Instant::now() + Duration::from_secs(20);
+                .unwrap_or_else(|e| panic!("{name} ({e}): run scripts/setup.sh"));
+            let mut edge = Edge { name, child, addr, dir: dir.clone() };
+            let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
-                if let Some(status) = nginx.child.try_wait().unwrap() {
-                    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-                    assert!(log.contains("Address already in use"), "nginx exited ({status}): {log}");
+                if let Some(status) = edge.child.try_wait().unwrap() {
+                    let output = std::fs::read_to_string(dir.join(format!("{name}.out"))).unwrap_or_default()
+                        + &std::fs::read_to_string(&log).unwrap_or_default();
+                    assert!(
+                        output.contains("Address already in use") || output.contains("Could not get socket"),
+                        "{name} exited ({status}): {output}"
+                    );
                     break;
                 }
                 if TcpStream::connect(addr).is_ok() {
-                    return nginx;
+                    return edge;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(nginx.child.try_wait().unwrap().is_some(), "nginx did not listen on {addr} within 20 s");
+            assert!(edge.child.try_wait().unwrap().is_some(), "{name} did not listen on {addr} within 30 s");
         }
-        panic!("nginx found no free port in 5 tries");
+        panic!("{name} found no free port in 5 tries");
     }
 
     fn get(&self, path: &str) -> Response {
@@ -81,7 +122,7 @@ impl Nginx {
     }
 }
 
-impl Drop for Nginx {
+impl Drop for Edge {
     fn drop(&mut self) {
         // SIGTERM lets the master stop its workers; SIGKILL only if it does not within 10 s.
         let pid = self.child.id().to_string();
@@ -94,6 +135,8 @@ impl Drop for Nginx {
         let _ = self.child.wait();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("{} left its files in {}", self.name, self.dir.display());
         }
     }
 }
@@ -116,10 +159,23 @@ fn hinted_part(playlist: &str) -> (u64, u64) {
 #[test]
 fn an_nginx_edge_collapses_200_llhls_viewers_into_one_origin_request_per_object() {
     let server = Server::start_with(&[("TOWNHALL_HLS_CDN_SECRET", SECRET), ("TOWNHALL_HLS_REQUIRE_CDN", "true")]);
-    let edge = Nginx::start(server.http, SECRET);
+    let edge = Edge::nginx(server.http, SECRET);
+    collapses_viewers(&server, &edge);
+}
+
+#[test]
+fn a_varnish_edge_collapses_200_llhls_viewers_into_one_origin_request_per_object() {
+    let server = Server::start_with(&[("TOWNHALL_HLS_CDN_SECRET", SECRET), ("TOWNHALL_HLS_REQUIRE_CDN", "true")]);
+    let edge = Edge::varnish(server.http, SECRET);
+    collapses_viewers(&server, &edge);
+}
+
+/// 200 viewers through `edge` for 20 s: every request answered, about one origin request per
+/// object; with `hls.require_cdn`, only the edge reaches `/hls/`.
+fn collapses_viewers(server: &Server, edge: &Edge) {
     // The API is not behind the CDN gate.
     let room: Room = server.create_room();
-    let _publisher = ffmpeg_publish(&server, &room, "main", 240);
+    let _publisher = ffmpeg_publish(server, &room, "main", 240);
     let index = format!("/hls/{}/index.m3u8", room.id);
     let live = format!("/hls/{}/live.m3u8", room.id);
     // Through the edge: the origin refuses direct requests. (Not-live 404s are cached 1 s.)
@@ -162,7 +218,7 @@ fn an_nginx_edge_collapses_200_llhls_viewers_into_one_origin_request_per_object(
     assert_eq!(again.text(), blocking.text());
 
     // 200 viewers through the edge for 20 s.
-    let before = origin_requests(&server);
+    let before = origin_requests(server);
     let summary = Client::spawn(
         "LL-HLS load client",
         &python(),
@@ -176,11 +232,11 @@ fn an_nginx_edge_collapses_200_llhls_viewers_into_one_origin_request_per_object(
         ],
     )
     .finish(Duration::from_secs(u64::from(LOAD_SECONDS) + 90));
-    let after = origin_requests(&server);
+    let after = origin_requests(server);
     let origin: std::collections::HashMap<&str, i64> =
         KINDS.iter().zip(before.iter().zip(after)).map(|(k, (b, a))| (*k, a - b)).collect();
-    eprintln!("cdn_edge: clients: {summary}");
-    eprintln!("cdn_edge: origin requests during the load: {origin:?}");
+    eprintln!("cdn_edge ({}): clients: {summary}", edge.name);
+    eprintln!("cdn_edge ({}): origin requests during the load: {origin:?}", edge.name);
 
     assert_eq!(summary["errors"], serde_json::json!({}), "every viewer request succeeded: {summary}");
     let distinct = |kind: &str| summary["distinct"][kind].as_i64().unwrap_or(0);
