@@ -2,6 +2,7 @@
 //! what it writes.
 
 use super::*;
+use crate::fmp4::SampleEntry;
 use mp4_atom::{Decode, Mdat, Moof};
 
 const FRAME: u64 = 3000; // 30 fps at 90 kHz
