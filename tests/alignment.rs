@@ -104,6 +104,7 @@ fn a_poll_shows_when_the_video_reaches_it_by_every_path_and_in_the_replay() {
     // Q&A: sorted by votes then time, the answered question highlighted, also from DATERANGE.
     assert_eq!(result["qa_order"], serde_json::json!(["q2", "q1"]), "q2 has a vote");
     assert_eq!(result["answering_from_daterange"], true);
+    assert_eq!(result["reconnect"], serde_json::json!({"copies": 1, "released": 1}), "a missed event after a drop");
 
     // The studio: the hand queue, the poll builder, the export.
     let studio = &result["studio"];

@@ -10,7 +10,7 @@
 // of the replay's playingDate, recomputed when seeking back.
 //
 // window.townhallPlayer: hls.js's view (latency, playingDate, errors) for tests.
-// window.townhallInteraction: {shown, state, clock(), seekToDate(ms)}; each release also fires
+// window.townhallInteraction: {shown, state, clock(), seekToDate(ms), socket}; each release also fires
 // a `townhall:shown` event on document, synchronously, with the record as detail.
 import { RoomState } from './room-state.js';
 import { RoomSocket } from './room-socket.js';
@@ -121,6 +121,7 @@ function connectSocket() {
     onResults(r) { if (uses('ws') && !replay) timeline.push(r, 'ws'); },
   });
   socket.connect();
+  window.townhallInteraction.socket = socket;
 }
 
 // --- the player ------------------------------------------------------------------------

@@ -141,6 +141,14 @@ try {
       await command({ type: 'question_mark', question: 'q1', status: 'answering' });
       await page.waitForSelector('#qa li.q-answering[data-id=q1]', LONG);
       await page.waitForSelector('#chat .pinned:not([hidden])', LONG);
+      // A dropped socket: the page reconnects with since, gets what it missed, once.
+      await page.evaluate(() => window.townhallInteraction.socket.ws.close());
+      const [missed] = await command({ type: 'chat_send', text: 'Sent while the page was away' });
+      await page.waitForSelector(`#chat li[data-id="${missed.id}"]`, LONG);
+      result.reconnect = await page.evaluate((seq) => ({
+        copies: document.querySelectorAll(`#chat li[data-id="${seq}"]`).length,
+        released: window.townhallInteraction.shown.filter((s) => s.seq === seq).length,
+      }), missed.id);
       result.qa_order = await page.evaluate(() => [...document.querySelectorAll('#qa li')].map((li) => li.dataset.id));
     }
     if (source === 'daterange') {
