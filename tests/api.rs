@@ -108,14 +108,27 @@ fn health_metrics_pages_and_unknown_paths() {
         assert!(text.contains(&format!("# TYPE townhall_{name} ")), "{name} missing");
     }
 
-    for path in ["/", "/publish/some-room", "/stage/some-room"] {
+    for path in ["/", "/publish/some-room", "/stage/some-room", "/watch/some-room", "/studio/some-room"] {
         let page = server.request("GET", path, &[], b"");
         assert_eq!(page.status, 200, "{path}");
         assert!(page.header("content-type").unwrap().starts_with("text/html"));
     }
     assert!(server.request("GET", "/publish/some-room", &[], b"").text().contains("'some-room'"));
-    let js = server.request("GET", "/assets/whip.js", &[], b"");
-    assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"));
+    assert!(server.request("GET", "/studio/some-room", &[], b"").text().contains(r#"data-room="some-room""#));
+    for module in [
+        "whip.js",
+        "watch.js",
+        "replay.js",
+        "studio.js",
+        "room-state.js",
+        "room-socket.js",
+        "timeline.js",
+        "inband.js",
+        "panels.js",
+    ] {
+        let js = server.request("GET", &format!("/assets/{module}"), &[], b"");
+        assert_eq!(js.header("content-type"), Some("text/javascript; charset=utf-8"), "{module}");
+    }
     server.request("GET", "/assets/../Cargo.toml", &[], b"").assert_problem(404, "not_found");
     server.request("GET", "/publish/bad%20room", &[], b"").assert_problem(400, "invalid_room_id");
     server.request("GET", "/nothing/here", &[], b"").assert_problem(404, "not_found");

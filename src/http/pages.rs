@@ -1,5 +1,7 @@
 //! The web pages (plain HTML and ES modules from `web/`, embedded in the binary, no build
-//! step): `/` landing, `/publish/{room}` WHIP publisher, `/stage/{room}` WHEP player.
+//! step): `/` landing, `/publish/{room}` WHIP publisher, `/stage/{room}` WHEP player,
+//! `/watch/{room}` LL-HLS player with the interaction panels (`?replay`: the replay),
+//! `/studio/{room}` the host's stage and moderation (host token in `#token=`).
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, header};
@@ -12,13 +14,24 @@ const LANDING: &str = include_str!("../../web/index.html");
 const PUBLISH: &str = include_str!("../../web/publish.html");
 const STAGE: &str = include_str!("../../web/stage.html");
 const WATCH: &str = include_str!("../../web/watch.html");
+const STUDIO: &str = include_str!("../../web/studio.html");
+
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// Embedded assets: (name, content type, body).
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("whip.js", "text/javascript; charset=utf-8", include_str!("../../web/whip.js")),
+    ("whip.js", JS, include_str!("../../web/whip.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../web/style.css")),
+    ("watch.js", JS, include_str!("../../web/watch.js")),
+    ("replay.js", JS, include_str!("../../web/replay.js")),
+    ("room-state.js", JS, include_str!("../../web/room-state.js")),
+    ("room-socket.js", JS, include_str!("../../web/room-socket.js")),
+    ("timeline.js", JS, include_str!("../../web/timeline.js")),
+    ("inband.js", JS, include_str!("../../web/inband.js")),
+    ("panels.js", JS, include_str!("../../web/panels.js")),
+    ("studio.js", JS, include_str!("../../web/studio.js")),
     // hls.js 1.7, installed by `scripts/setup.sh` (npm) and embedded at build time.
-    ("hls.min.js", "text/javascript; charset=utf-8", include_str!("../../node_modules/hls.js/dist/hls.min.js")),
+    ("hls.min.js", JS, include_str!("../../node_modules/hls.js/dist/hls.min.js")),
 ];
 
 pub async fn landing() -> Html<&'static str> {
@@ -42,6 +55,10 @@ pub async fn stage(Path(room): Path<String>) -> Result<Html<String>, Problem> {
 
 pub async fn watch(Path(room): Path<String>) -> Result<Html<String>, Problem> {
     room_page(&room, WATCH)
+}
+
+pub async fn studio(Path(room): Path<String>) -> Result<Html<String>, Problem> {
+    room_page(&room, STUDIO)
 }
 
 pub async fn asset(Path(file): Path<String>) -> Response {

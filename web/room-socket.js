@@ -1,0 +1,126 @@
+// The client of `/ws/{room}` (src/http/ws.rs documents the protocol).
+//
+// - Identity: an attendee keeps the token of its first `welcome` in localStorage, per room, and
+//   presents it again, so a reload or a reconnect is the same participant. Hosts and presenters
+//   pass their token instead (`token` option) and nothing is stored.
+// - Reconnects (backoff 0.5 s → 8 s) with `since` = the last seq received, after a drop or a
+//   `resync` notice, so nothing is missed and nothing comes twice.
+// - Commands carry a nonce; the server answers each with `ack` or `error` (in order). A command
+//   sent while the socket is down waits and goes out after the reconnect with the same nonce:
+//   the server handles a nonce once, so a resend after a drop is harmless.
+//
+// Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok).
+
+const storageKey = (room) => `townhall.identity.${room}`;
+
+export class RoomSocket {
+  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus } = {}) {
+    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus });
+    this.fixedToken = token;
+    this.name = name;
+    this.lastSeq = null; // null: never welcomed (ask for a snapshot)
+    this.pending = new Map(); // nonce -> {message, resolve, reject}
+    this.outbox = []; // nonces not sent yet
+    this.session = Math.random().toString(36).slice(2, 8);
+    this.counter = 0;
+    this.backoff = 500;
+    this.participant = null;
+    this.closed = false;
+  }
+
+  get token() {
+    if (this.fixedToken) return this.fixedToken;
+    try { return localStorage.getItem(storageKey(this.room)); } catch { return null; }
+  }
+
+  connect() {
+    const q = new URLSearchParams();
+    const token = this.token;
+    if (token) q.set('token', token);
+    if (this.name) q.set('name', this.name);
+    if (this.lastSeq != null) q.set('since', String(this.lastSeq));
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/${encodeURIComponent(this.room)}?${q}`);
+    this.ws = ws;
+    ws.onmessage = (m) => this.receive(JSON.parse(m.data));
+    ws.onclose = (e) => {
+      if (this.ws !== ws || this.closed) return;
+      this.ws = null;
+      // A refused upgrade closes with 1006 before any welcome: a stored token of another
+      // server (or a wiped data dir) is dropped, and the next attempt joins anew.
+      if (!ws.welcomed && !this.fixedToken && token) {
+        try { localStorage.removeItem(storageKey(this.room)); } catch { /* private mode */ }
+      }
+      this.onStatus?.(e.code === 4000 ? 'Catching up…' : 'Reconnecting…', false);
+      setTimeout(() => this.connect(), this.backoff);
+      this.backoff = Math.min(this.backoff * 2, 8000);
+    };
+  }
+
+  close() {
+    this.closed = true;
+    this.ws?.close();
+  }
+
+  receive(m) {
+    switch (m.type) {
+      case 'welcome':
+        this.ws.welcomed = true;
+        this.backoff = 500;
+        this.participant = m.participant;
+        if (m.token && !this.fixedToken) {
+          try { localStorage.setItem(storageKey(this.room), m.token); } catch { /* private mode */ }
+        }
+        this.lastSeq = m.seq;
+        this.onWelcome?.(m);
+        this.onStatus?.('Connected', true);
+        this.flush();
+        break;
+      case 'ack':
+      case 'error': {
+        const p = this.pending.get(m.nonce);
+        if (!p) break;
+        this.pending.delete(m.nonce);
+        if (m.type === 'ack') p.resolve(m);
+        else p.reject(Object.assign(new Error(m.detail), { code: m.code, status: m.status, retryAfterMs: m.retry_after_ms }));
+        break;
+      }
+      case 'resync':
+        // The server closes (4000) right after: onclose reconnects with since.
+        this.lastSeq = m.seq;
+        break;
+      case 'poll_results':
+        this.onResults?.(m);
+        break;
+      default:
+        if (typeof m.seq === 'number') {
+          this.lastSeq = Math.max(this.lastSeq ?? 0, m.seq);
+          this.onEvent?.(m);
+        }
+    }
+  }
+
+  // Sends a command; resolves with its ack, rejects with its error (err.code, err.retryAfterMs).
+  send(command) {
+    const nonce = `${this.session}-${++this.counter}`;
+    const message = JSON.stringify({ ...command, nonce });
+    return new Promise((resolve, reject) => {
+      this.pending.set(nonce, { message, resolve, reject });
+      this.outbox.push(nonce);
+      this.flush();
+    });
+  }
+
+  // Sends what waits; after a reconnect, resends what got no reply (same nonces).
+  flush() {
+    if (this.ws?.readyState !== WebSocket.OPEN || !this.ws.welcomed) return;
+    if (this.ws.resent !== true) {
+      this.ws.resent = true;
+      this.outbox = [...this.pending.keys()];
+    }
+    for (const nonce of this.outbox.splice(0)) {
+      const p = this.pending.get(nonce);
+      if (p) this.ws.send(p.message);
+    }
+  }
+}
