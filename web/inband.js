@@ -1,6 +1,7 @@
 // The interaction events a player finds in the program itself (src/interaction/inband.rs):
 // - EXT-X-DATERANGE, from hls.js's level details (`details.dateRanges`, on LEVEL_UPDATED):
-//   `townhall.poll` (poll-<id>: opened at START-DATE with X-QUESTION and X-OPTIONS, closed at
+//   `townhall.poll` (poll-<id>: opened at START-DATE with X-QUESTION, X-OPTIONS, X-MULTIPLE and
+//   X-ALLOW-CHANGE, closed at
 //   END-DATE with X-RESULTS and X-VOTERS), `townhall.question` (question-<id>-<seq>: answering
 //   from START-DATE, X-STATUS at END-DATE), `townhall.chapter` (chapter-<id>: X-TITLE).
 //   They become partial events (`partial: true`: a range lacks e.g. a poll's `multiple`).
@@ -8,24 +9,15 @@
 //   value is {key: "TXXX", info: "townhall", data: <the event's JSON, as the WebSocket sends it>}.
 // Each is pushed once to `push(event, path)`; the timeline holds it until its `at`.
 
-// X-OPTIONS/X-RESULTS are JSON arrays whose double quotes the playlist writer turned into single
-// quotes (a quoted-string cannot hold '"'). A quote that delimits a string is next to '[', ','
-// or ']'; any other one was an apostrophe in the text.
-export function parseQuotedArray(text) {
-  if (text == null) return [];
-  try { return JSON.parse(text); } catch { /* single-quoted */ }
-  let out = '';
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === "'" && text[i - 1] !== '\\') {
-      const before = text.slice(0, i).trimEnd().slice(-1);
-      const after = text.slice(i + 1).trimStart()[0];
-      if (before === '[' || before === ',' || after === ',' || after === ']') { out += '"'; continue; }
-    }
-    if (c === "'" && text[i - 1] === '\\') { out = `${out.slice(0, -1)}\\"`; continue; }
-    out += c;
-  }
-  try { return JSON.parse(out); } catch { return []; }
+// Text and JSON values (X-QUESTION, X-OPTIONS, X-RESULTS, X-TEXT, X-TITLE) are percent-encoded
+// UTF-8: a quoted-string cannot hold '"'.
+export function decodeText(value) {
+  if (value == null) return null;
+  try { return decodeURIComponent(value); } catch { return null; }
+}
+
+export function decodeArray(value) {
+  try { return JSON.parse(decodeText(value) ?? '[]'); } catch { return []; }
 }
 
 export class DateRangeSource {
@@ -55,19 +47,19 @@ export class DateRangeSource {
   range(id, cls, start, end, x) {
     if (cls === 'townhall.poll' && id.startsWith('poll-')) {
       const poll = id.slice(5);
-      const opened = { type: 'poll_opened', id: poll, question: x('X-QUESTION') ?? '', options: parseQuotedArray(x('X-OPTIONS')), multiple: false, allow_change: true, at: start };
+      const opened = { type: 'poll_opened', id: poll, question: decodeText(x('X-QUESTION')) ?? '', options: decodeArray(x('X-OPTIONS')), multiple: x('X-MULTIPLE') === 'YES', allow_change: x('X-ALLOW-CHANGE') !== 'NO', at: start };
       this.once(`${id}:open`, opened);
       if (end != null && x('X-RESULTS') != null) {
-        this.once(`${id}:close`, { type: 'poll_closed', poll, counts: parseQuotedArray(x('X-RESULTS')), voters: Number(x('X-VOTERS') ?? 0), at: end, opened });
+        this.once(`${id}:close`, { type: 'poll_closed', poll, counts: decodeArray(x('X-RESULTS')), voters: Number(x('X-VOTERS') ?? 0), at: end, opened });
       }
     } else if (cls === 'townhall.question') {
       const m = /^question-(.+)-(\d+)$/.exec(id);
       const question = x('X-QUESTION-ID') ?? m?.[1];
       if (!question) return;
-      this.once(`${id}:start`, { type: 'question_status', question, status: 'answering', text: x('X-TEXT'), at: start, seq: m ? Number(m[2]) : undefined });
+      this.once(`${id}:start`, { type: 'question_status', question, status: 'answering', text: decodeText(x('X-TEXT')), at: start, seq: m ? Number(m[2]) : undefined });
       if (end != null && x('X-STATUS')) this.once(`${id}:end`, { type: 'question_status', question, status: x('X-STATUS'), at: end });
     } else if (cls === 'townhall.chapter' && id.startsWith('chapter-')) {
-      this.once(`${id}:start`, { type: 'chapter_started', id: id.slice(8), title: x('X-TITLE') ?? '', at: start });
+      this.once(`${id}:start`, { type: 'chapter_started', id: id.slice(8), title: decodeText(x('X-TITLE')) ?? '', at: start });
     }
   }
 }

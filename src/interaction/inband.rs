@@ -5,7 +5,8 @@
 //!
 //! The CLASS values (also in docs/API.md); every time is the event's program time `at`:
 //! - `townhall.poll`, ID `poll-<poll id>`: START-DATE when the poll opened, END-DATE when it
-//!   closed; `X-QUESTION`, `X-OPTIONS` (a JSON array of the option texts), and at close
+//!   closed; `X-QUESTION`, `X-OPTIONS` (a JSON array of the option texts), `X-MULTIPLE` and
+//!   `X-ALLOW-CHANGE` (`YES`/`NO`), and at close
 //!   `X-RESULTS` (a JSON array of counts, in option order) and `X-VOTERS`.
 //! - `townhall.question`, ID `question-<question id>-<seq>`: the span during which a question
 //!   is being answered (from `answering` to the next status); `X-TEXT`, `X-QUESTION-ID`, and at
@@ -77,7 +78,7 @@ impl InBand {
                 }
                 ranges
             }
-            EventKind::PollOpened { id, question, options, .. } => {
+            EventKind::PollOpened { id, question, options, multiple, allow_change } => {
                 let range = DateRange {
                     id: format!("poll-{id}"),
                     class: Some(POLL_CLASS.into()),
@@ -86,6 +87,8 @@ impl InBand {
                     attributes: vec![
                         ("QUESTION".into(), encode(question)),
                         ("OPTIONS".into(), encode(&serde_json::to_string(options).unwrap_or_default())),
+                        ("MULTIPLE".into(), yes_no(*multiple)),
+                        ("ALLOW-CHANGE".into(), yes_no(*allow_change)),
                     ],
                 };
                 self.open_polls.insert(id.clone(), range.clone());
@@ -120,6 +123,10 @@ impl InBand {
             _ => Vec::new(),
         }
     }
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "YES" } else { "NO" }.into()
 }
 
 /// Percent-encodes a text value for a quoted-string attribute.
@@ -174,7 +181,8 @@ mod tests {
         let closed = EventKind::PollClosed { poll: "p1".into(), counts: vec![3, 4], voters: 7 };
         let [close] = inband.date_ranges(&event(9, 5_000, closed)).try_into().unwrap();
         assert_eq!((&close.id, close.start_ms, close.end_ms), (&open.id, 1_000, Some(5_000)));
-        assert_eq!(&close.attributes[..2], &open.attributes[..], "the attributes it had stay the same");
+        assert_eq!(&close.attributes[..4], &open.attributes[..], "the attributes it had stay the same");
+        assert_eq!((attribute(&open, "MULTIPLE"), attribute(&open, "ALLOW-CHANGE")), (Some("NO"), Some("YES")));
         assert_eq!(attribute(&close, "RESULTS"), Some("%5B3%2C4%5D"));
         // A poll closed twice (or never opened) lists nothing more.
         let again = EventKind::PollClosed { poll: "p1".into(), counts: vec![3, 4], voters: 7 };
