@@ -121,6 +121,9 @@ pub struct ServerConfig {
     pub tls_cert: String,
     /// PEM private key of `tls_cert`.
     pub tls_key: String,
+    /// Longest lifetime of a signed token, in seconds (`POST /api/rooms/{room}/tokens` may ask
+    /// for less); attendees who join without a token get one this long. Default 2592000 (30 days).
+    pub token_max_ttl_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -178,6 +181,7 @@ impl Default for ServerConfig {
             cors_allow_origin: "*".into(),
             tls_cert: String::new(),
             tls_key: String::new(),
+            token_max_ttl_s: 2_592_000,
         }
     }
 }
@@ -285,6 +289,9 @@ impl Config {
         }
         if self.hls.replay_retention_days > 36_500 {
             bail!("hls.replay_retention_days must be at most 36500 (0 keeps replays for ever)");
+        }
+        if !(60..=315_360_000).contains(&self.server.token_max_ttl_s) {
+            bail!("server.token_max_ttl_s must be between 60 and 315360000 (ten years)");
         }
         let ws = &self.websocket;
         if !(16..=1_000_000).contains(&ws.queue_events) {

@@ -1,6 +1,7 @@
 //! The `townhall` binary: command line, start-up (config, data dir, admin token), wiring of
 //! the ingest side and the HTTP server. `anyhow` lives here and nowhere else.
 
+mod access;
 mod config;
 mod http;
 mod interaction;
@@ -9,6 +10,7 @@ mod recordings;
 mod retention;
 mod rooms;
 mod tls;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -201,6 +203,7 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         results_interval: Duration::from_millis(ws.results_interval_ms),
     };
     let interaction = interaction::Interaction::open(data_dir, config.interaction.clone(), delivery)?;
+    let access = access::Access::open(data_dir, config.server.token_max_ttl_s)?;
     let state = Arc::new(http::AppState {
         config,
         admin_token,
@@ -214,6 +217,7 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         pushers: Default::default(),
         media,
         interaction,
+        access,
     });
     for room in state.rooms.list() {
         let resume = if state.config.hls.enabled { program::restore_replay(&room.hls).await } else { None };

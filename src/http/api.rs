@@ -148,8 +148,7 @@ pub async fn get_room(
     headers: HeaderMap,
 ) -> ApiResult<Json<RoomView>> {
     let room = room_or_404(&state, &id)?;
-    auth::require(&headers, &[&state.admin_token, &room.record.host_token], "admin or host token")?;
-    let admin = is_admin(&state, &headers);
+    let admin = auth::require_host(&state, &room, &headers)?.admin;
     Ok(Json(view(&room, &base_url(&state, &headers), true, admin)))
 }
 
@@ -206,7 +205,7 @@ pub async fn set_program(
     body: Body,
 ) -> ApiResult<Json<RoomView>> {
     let room = room_or_404(&state, &id)?;
-    auth::require(&headers, &[&state.admin_token, &room.record.host_token], "admin or host token")?;
+    auth::require_host(&state, &room, &headers)?;
     let bytes = read_body(&state, body).await?;
     let request: SetProgram = serde_json::from_slice(&bytes)
         .map_err(|e| Problem::bad_request("malformed_json", format!("expected {{\"publisher\": \"<name>\"}}: {e}")))?;
@@ -223,7 +222,7 @@ pub async fn end_event(
     headers: HeaderMap,
 ) -> ApiResult<Json<RoomView>> {
     let room = room_or_404(&state, &id)?;
-    auth::require(&headers, &[&state.admin_token, &room.record.host_token], "admin or host token")?;
+    auth::require_host(&state, &room, &headers)?;
     state.ingest.close_room(&id);
     state.end_program(&room).await;
     tracing::info!(room = %id, "event ended");

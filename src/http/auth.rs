@@ -1,9 +1,14 @@
-//! Bearer tokens (RFC 6750 §2.1): the admin token, and each room's publish and host tokens.
-//! Compared in constant time.
+//! Bearer tokens (RFC 6750 §2.1): the admin token, each room's keys (host and publish
+//! tokens) and signed tokens ([`crate::access`]). Compared in constant time. A missing or
+//! invalid token is 401; a valid one whose role may not do the thing is 403 `forbidden`.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use townhall_interaction::Role;
 
+use super::SharedState;
 use super::problem::Problem;
+use crate::access::{AccessError, Caller, unix_now_s};
+use crate::rooms::Room;
 
 /// The bearer token of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -30,6 +35,61 @@ pub fn require(headers: &HeaderMap, accepted: &[&str], what: &str) -> Result<(),
     } else {
         Err(Problem::unauthorized(format!("the bearer token is not a valid {what}")))
     }
+}
+
+impl From<AccessError> for Problem {
+    fn from(err: AccessError) -> Self {
+        match err {
+            AccessError::BadName | AccessError::BadParticipant => {
+                let code = if err == AccessError::BadName { "bad_name" } else { "bad_participant" };
+                Problem::bad_request(code, err.to_string())
+            }
+            _ => Problem::unauthorized(err.to_string()),
+        }
+    }
+}
+
+/// Who a request is, in `room`, from its bearer token (or `token`, for clients that cannot
+/// set headers); `None` without a token.
+pub fn caller(
+    state: &SharedState,
+    room: &Room,
+    headers: &HeaderMap,
+    token: Option<&str>,
+) -> Result<Option<Caller>, Problem> {
+    let token = token.or_else(|| bearer(headers));
+    Ok(state.access.identify(&state.admin_token, &room.record, token, None, unix_now_s())?)
+}
+
+/// Requires a caller whose role is one of `roles`.
+fn require_role(
+    state: &SharedState,
+    room: &Room,
+    headers: &HeaderMap,
+    roles: &[Role],
+    what: &str,
+) -> Result<Caller, Problem> {
+    let Some(caller) = caller(state, room, headers, None)? else {
+        return Err(Problem::unauthorized(format!("missing bearer token: send \"Authorization: Bearer <{what}>\"")));
+    };
+    if !roles.contains(&caller.role()) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("a {:?} token may not do this: it needs a {what}", caller.role()).to_lowercase(),
+        ));
+    }
+    Ok(caller)
+}
+
+/// The admin, the room's host key, or a host's signed token.
+pub fn require_host(state: &SharedState, room: &Room, headers: &HeaderMap) -> Result<Caller, Problem> {
+    require_role(state, room, headers, &[Role::Host], "host token")
+}
+
+/// Who may publish on the stage: hosts and presenters.
+pub fn require_publisher(state: &SharedState, room: &Room, headers: &HeaderMap) -> Result<Caller, Problem> {
+    require_role(state, room, headers, &[Role::Host, Role::Presenter], "publish token of this room")
 }
 
 #[cfg(test)]

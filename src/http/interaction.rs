@@ -23,7 +23,7 @@ use townhall_interaction::{Actor, Request, Role};
 
 use super::SharedState;
 use super::api::room_or_404;
-use super::auth::{self, bearer};
+use super::auth;
 use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
 use crate::interaction::RoomHub;
@@ -56,16 +56,13 @@ fn room_viewer_hub(
 
 /// Who asks: the bearer's identity in this room, or any attendee without a token.
 fn viewer(state: &SharedState, room: &Room, headers: &HeaderMap, required: bool) -> ApiResult<Actor> {
-    let token = bearer(headers);
-    if token.is_none() {
-        if required {
-            return Err(Problem::unauthorized(
-                "missing bearer token: send the host token, the publish token or an attendee identity token",
-            ));
-        }
-        return Ok(Actor::new("", "", Role::Attendee));
+    match auth::caller(state, room, headers, None)? {
+        Some(caller) => Ok(caller.actor),
+        None if required => Err(Problem::unauthorized(
+            "missing bearer token: send the host or publish key, or a signed token of this room",
+        )),
+        None => Ok(Actor::new("", "", Role::Attendee)),
     }
-    Ok(state.interaction.identities.identify(&room.record, token, None)?.0)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,7 +117,7 @@ pub async fn unanswered(
 ) -> ApiResult<Response> {
     let q: ExportQuery = query(&uri, "format")?;
     let room = room_or_404(&state, &room)?;
-    auth::require(&headers, &[&room.record.host_token, &state.admin_token], "host token")?;
+    auth::require_host(&state, &room, &headers)?;
     let hub = state.interaction.hub(&room.record.id, &room.hls)?;
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(json!({"questions": hub.unanswered()})).into_response()),

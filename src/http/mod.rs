@@ -9,6 +9,7 @@ mod pages;
 pub mod problem;
 mod recordings;
 mod signalling;
+mod tokens;
 pub mod ws;
 
 use std::collections::HashMap;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub media: tokio::runtime::Handle,
     /// Chat, Q&A, polls and hands of every room.
     pub interaction: crate::interaction::Interaction,
+    /// Signed tokens and their revocations.
+    pub access: crate::access::Access,
 }
 
 impl AppState {
@@ -156,6 +159,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}/chat", get(interaction::chat))
         .route("/api/rooms/{room}/questions/unanswered", get(interaction::unanswered))
         .route("/api/rooms/{room}/commands", post(interaction::command))
+        .route("/api/rooms/{room}/tokens", post(tokens::issue))
+        .route("/api/rooms/{room}/tokens/revoke", post(tokens::revoke))
         .route("/ws/{room}", get(ws::connect))
         .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))
         .route(

@@ -90,7 +90,7 @@ fn now_ms() -> i64 {
 }
 
 fn host(state: &SharedState, room: &Room, headers: &HeaderMap) -> ApiResult<()> {
-    auth::require(headers, &[&state.admin_token, &room.record.host_token], "admin or host token")
+    auth::require_host(state, room, headers).map(drop)
 }
 
 /// `POST /api/rooms/{room}/recordings`: start (201) or stop (200) a recording.

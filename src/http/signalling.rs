@@ -138,7 +138,7 @@ pub async fn whip_post(
     body: Body,
 ) -> ApiResult<Response> {
     let room = room_or_404(&state, &room_id)?;
-    auth::require(&headers, &[&room.record.publish_token, &room.record.host_token], "publish token of this room")?;
+    auth::require_publisher(&state, &room, &headers)?;
     let presenter = presenter_param(query.as_deref())?;
     require_content_type(&headers, SDP)?;
     let offer = utf8(&read_body(&state, body).await?, "SDP offer")?;
@@ -159,6 +159,8 @@ async fn whep_post(
     body: Body,
 ) -> ApiResult<Response> {
     let room = room_or_404(&state, &room_id)?;
+    // Watching the stage needs no token; a token that is sent must be valid in this room.
+    auth::caller(&state, &room, &headers, None)?;
     if query.is_some_and(|q| !q.is_empty()) {
         return Err(Problem::bad_request("unknown_parameter", "WHEP takes no query parameters"));
     }
@@ -208,7 +210,7 @@ fn session_for(
     let room = room_or_404(state, room_id)?;
     let whip = uri.path().starts_with("/whip/");
     if whip {
-        auth::require(headers, &[&room.record.publish_token, &room.record.host_token], "publish token of this room")?;
+        auth::require_publisher(state, &room, headers)?;
     }
     state
         .ingest

@@ -1,14 +1,15 @@
 //! `GET /ws/{room}`: a room's interaction over WebSocket (RFC 6455). Every event comes at once,
 //! carrying `at` (program time); a client holds each until its player's `playingDate ≥ at`.
 //!
-//! Query: `token` (the room's host token, its publish token, or an attendee identity token
-//! from an earlier `welcome`; none: a new attendee), `name` (display name), `since` (the last
+//! Query: `token` (the admin token, the room's host or publish key, or a signed token of the
+//! room, such as the attendee token of an earlier `welcome`; none: a new attendee, who gets a
+//! signed token in `welcome`), `name` (display name), `since` (the last
 //! `seq` the client has: what it missed is sent before anything new). Refused before the
 //! upgrade, as JSON problems: unknown room 404, bad token 401, bad name or query 400, not a
 //! WebSocket handshake 426.
 //!
 //! Server → client, text frames of JSON:
-//! - `{"type":"welcome","participant":{…},"token":"a1.…","seq":N,"snapshot":{…}}` first (the
+//! - `{"type":"welcome","participant":{…},"token":"eyJ…","seq":N,"snapshot":{…}}` first (the
 //!   snapshot is left out when `since` is given: the missed events follow instead);
 //! - every event of the log the participant may see (`seq`, `at`, `type`, …);
 //! - `{"type":"poll_results",…}` while votes come in;
@@ -33,12 +34,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-use townhall_interaction::{Actor, InteractionError, Request};
+use townhall_interaction::{Actor, InteractionError, Request, Role};
 
 use super::SharedState;
 use super::auth::bearer;
 use super::problem::Problem;
-use crate::interaction::identity::IdentityError;
+use crate::access::unix_now_s;
 use crate::interaction::{DeliverySettings, InteractionMetrics, RoomHub};
 
 /// Close code sent with `resync` (RFC 6455 §7.4.2: 4000-4999 are the application's).
@@ -66,8 +67,18 @@ pub async fn connect(
         .0;
     let room = state.rooms.get(&room).ok_or_else(|| Problem::not_found("unknown_room", format!("no room {room:?}")))?;
     let token = query.token.as_deref().or_else(|| bearer(&headers));
+    let now = unix_now_s();
+    let (actor, identity) =
+        match state.access.identify(&state.admin_token, &room.record, token, query.name.as_deref(), now)? {
+            // An attendee's signed token is its identity: handed back as it came.
+            Some(caller) if caller.role() == Role::Attendee => (caller.actor, token.map(str::to_owned)),
+            Some(caller) => (caller.actor, None),
+            None => {
+                let (caller, token) = state.access.new_attendee(&room.record.id, query.name.as_deref(), now)?;
+                (caller.actor, Some(token))
+            }
+        };
     let interaction = &state.interaction;
-    let (actor, identity) = interaction.identities.identify(&room.record, token, query.name.as_deref())?;
     let upgrade = upgrade.map_err(|e| {
         Problem::new(
             StatusCode::UPGRADE_REQUIRED,
@@ -87,19 +98,6 @@ pub async fn connect(
             metrics.clients.fetch_sub(1, Ordering::Relaxed);
         },
     ))
-}
-
-impl From<IdentityError> for Problem {
-    fn from(err: IdentityError) -> Self {
-        match err {
-            IdentityError::BadToken => Problem::unauthorized(
-                "the token is not this room's host or publish token, nor an attendee identity of this room",
-            ),
-            IdentityError::BadName => {
-                Problem::bad_request("bad_name", "name: 1 to 64 characters, no control characters")
-            }
-        }
-    }
 }
 
 /// An interaction error as an HTTP problem (its status and stable code).

@@ -14,7 +14,6 @@
 //! - If the store cannot append, the room is rebuilt from the store (the store is the truth)
 //!   and the command fails with 500 `storage`.
 
-pub mod identity;
 pub mod inband;
 
 use std::collections::{BTreeSet, HashMap};
@@ -31,7 +30,6 @@ use townhall_interaction::{
 };
 use townhall_origin::HlsStream;
 
-use self::identity::Identities;
 use self::inband::InBand;
 
 /// Settings of the WebSocket delivery (`[websocket]`).
@@ -72,18 +70,17 @@ pub struct InteractionMetrics {
     pub cut_off: AtomicU64,
 }
 
-/// Every room's hub, the store and the identities.
+/// Every room's hub and the store.
 pub struct Interaction {
     config: InteractionConfig,
     pub delivery: DeliverySettings,
     store: Arc<Mutex<SqliteStore>>,
     hubs: Mutex<HashMap<String, Arc<RoomHub>>>,
-    pub identities: Identities,
     pub metrics: Arc<InteractionMetrics>,
 }
 
 impl Interaction {
-    /// Opens the event store (`<data_dir>/interaction.sqlite3`, migrated) and the identity key.
+    /// Opens the event store (`<data_dir>/interaction.sqlite3`, migrated).
     pub fn open(
         data_dir: &std::path::Path,
         config: InteractionConfig,
@@ -96,7 +93,6 @@ impl Interaction {
             delivery,
             store: Arc::new(Mutex::new(store)),
             hubs: Mutex::default(),
-            identities: Identities::open(data_dir)?,
             metrics: Arc::default(),
         })
     }

@@ -1,0 +1,96 @@
+//! Signed tokens of a room ([`crate::access`]):
+//! - `POST /api/rooms/{room}/tokens` (admin or host) `{"role": "host"|"presenter"|"attendee",
+//!   "name": "…", "participant_id"?: "…", "ttl_s"?: N}` → 201 `{"token", "jti", "room", "role",
+//!   "participant_id", "name", "expires_at"}`;
+//! - `POST /api/rooms/{room}/tokens/revoke` (admin or host) `{"jti": "…"}` or
+//!   `{"participant_id": "…"}` → 204: that token, or every token of that participant, is refused
+//!   from now on (a participant's open WebSockets are not closed by this).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use townhall_interaction::Role;
+
+use super::SharedState;
+use super::api::room_or_404;
+use super::auth;
+use super::problem::{ApiResult, Problem};
+use super::signalling::read_body;
+use crate::access::{Access, display_name, unix_now_s};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueRequest {
+    role: Role,
+    name: String,
+    participant_id: Option<String>,
+    ttl_s: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    jti: Option<String>,
+    participant_id: Option<String>,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| Problem::bad_request("malformed_json", e.to_string()))
+}
+
+pub async fn issue(
+    State(state): State<SharedState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let room = room_or_404(&state, &room)?;
+    auth::require_host(&state, &room, &headers)?;
+    let request: IssueRequest = json_body(&read_body(&state, body).await?)?;
+    let name = display_name(Some(&request.name))?.unwrap_or_default();
+    let participant = Access::participant_id(request.participant_id.as_deref(), request.role)?;
+    let max = state.access.max_ttl_s;
+    let ttl = request.ttl_s.unwrap_or(max);
+    if ttl == 0 || ttl > max {
+        return Err(Problem::bad_request(
+            "bad_ttl",
+            format!("ttl_s must be between 1 and {max} (server.token_max_ttl_s)"),
+        ));
+    }
+    let (token, claims) = state.access.issue(&room.record.id, request.role, &participant, &name, ttl, unix_now_s());
+    tracing::info!(room = %room.record.id, participant = %claims.sub, role = ?claims.role, jti = %claims.jti, "token issued");
+    let body = json!({
+        "token": token,
+        "jti": claims.jti,
+        "room": claims.room,
+        "role": claims.role,
+        "participant_id": claims.sub,
+        "name": claims.name,
+        "expires_at": claims.exp,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn revoke(
+    State(state): State<SharedState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let room = room_or_404(&state, &room)?;
+    auth::require_host(&state, &room, &headers)?;
+    let request: RevokeRequest = json_body(&read_body(&state, body).await?)?;
+    if request.jti.is_none() == request.participant_id.is_none() {
+        return Err(Problem::bad_request("malformed_json", "give exactly one of jti and participant_id"));
+    }
+    state
+        .access
+        .revoke(&room.record.id, request.jti.as_deref(), request.participant_id.as_deref(), unix_now_s())
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?;
+    tracing::info!(room = %room.record.id, jti = ?request.jti, participant = ?request.participant_id, "token revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
