@@ -28,6 +28,46 @@ pub struct Config {
     /// beside the state machines).
     pub interaction: InteractionConfig,
     pub websocket: WebSocketConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`: signed HTTP callbacks for what happens in rooms (Standard Webhooks), see
+/// `src/webhooks/` and docs/API.md.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Endpoints every event is POSTed to (`http://` or `https://`), each with its own ordered
+    /// queue. Empty (the default): webhooks are off.
+    pub urls: Vec<String>,
+    /// The signing secret (HMAC-SHA256); required when `urls` is set. `whsec_<base64>` is
+    /// decoded as the Standard Webhooks libraries expect; any other value is used as is.
+    pub secret: String,
+    /// Milliseconds one delivery attempt may take (connect, send, response head). Default 5000.
+    pub timeout_ms: u64,
+    /// Attempts of one event before it is given up (dropped and counted). Default 10.
+    pub max_attempts: u32,
+    /// Milliseconds before the first retry; each further one waits twice as long (plus a
+    /// jitter of up to 25 %). Default 1000.
+    pub backoff_initial_ms: u64,
+    /// Longest wait between two attempts, in milliseconds. Default 300000 (5 minutes).
+    pub backoff_max_ms: u64,
+    /// Undelivered events kept per endpoint (on disk, in `<data_dir>/webhooks/`); beyond it the
+    /// oldest is dropped and counted. Default 10000.
+    pub queue_max: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            secret: String::new(),
+            timeout_ms: 5_000,
+            max_attempts: 10,
+            backoff_initial_ms: 1_000,
+            backoff_max_ms: 300_000,
+            queue_max: 10_000,
+        }
+    }
 }
 
 /// `[websocket]`: delivery of interaction events on `/ws/{room}`.
@@ -324,6 +364,35 @@ impl Config {
                 }
             }
         }
+        self.validate_webhooks()
+    }
+
+    fn validate_webhooks(&self) -> anyhow::Result<()> {
+        let w = &self.webhooks;
+        if w.urls.is_empty() {
+            return Ok(());
+        }
+        for url in &w.urls {
+            let parsed: Option<axum::http::Uri> = url.parse().ok();
+            let usable = parsed.as_ref().is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(|h| !h.is_empty())
+            });
+            if !usable {
+                bail!("webhooks.urls: {url:?} is not an http:// or https:// URL with a host");
+            }
+        }
+        if w.secret.is_empty() {
+            bail!("webhooks.secret is required when webhooks.urls is set: receivers verify the signature with it");
+        }
+        if let Err(err) = crate::webhooks::signing_key(&w.secret) {
+            bail!("webhooks.secret is not usable: {err}");
+        }
+        if w.timeout_ms < 100 || w.max_attempts == 0 || w.queue_max == 0 {
+            bail!("webhooks.timeout_ms must be at least 100, webhooks.max_attempts and webhooks.queue_max at least 1");
+        }
+        if w.backoff_initial_ms < 10 || w.backoff_max_ms < w.backoff_initial_ms {
+            bail!("webhooks.backoff_initial_ms must be at least 10 and at most webhooks.backoff_max_ms");
+        }
         Ok(())
     }
 }
@@ -433,6 +502,25 @@ mod tests {
         let c = Config::load(None, env).unwrap();
         c.validate().unwrap();
         assert_eq!(c.hls.cdn_secret, "edge-secret-1234");
+    }
+
+    #[test]
+    fn webhooks_need_a_secret_and_http_urls() {
+        let load = |vars: &[(&str, &str)]| {
+            let env = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+            Config::load(None, env).unwrap().validate()
+        };
+        let err = load(&[("TOWNHALL_WEBHOOKS_URLS", "http://127.0.0.1:9/hook")]).unwrap_err().to_string();
+        assert!(err.contains("webhooks.secret"), "{err}");
+        let err = load(&[("TOWNHALL_WEBHOOKS_URLS", "ftp://crm.example/x"), ("TOWNHALL_WEBHOOKS_SECRET", "s")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("webhooks.urls") && err.contains("ftp://"), "{err}");
+        load(&[
+            ("TOWNHALL_WEBHOOKS_URLS", "http://127.0.0.1:9/hook, https://crm.example/in"),
+            ("TOWNHALL_WEBHOOKS_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ])
+        .unwrap();
     }
 
     #[test]

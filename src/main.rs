@@ -5,12 +5,14 @@ mod access;
 mod config;
 mod http;
 mod interaction;
+mod presence;
 mod program;
 mod recordings;
 mod retention;
 mod rooms;
 mod tls;
 mod tokens;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -204,6 +206,9 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
     };
     let interaction = interaction::Interaction::open(data_dir, config.interaction.clone(), delivery)?;
     let access = access::Access::open(data_dir, config.server.token_max_ttl_s)?;
+    let webhooks = webhooks::Webhooks::open(data_dir, &config.webhooks)
+        .with_context(|| format!("cannot open the webhook spool in {}", data_dir.display()))?;
+    webhooks.start(&config.webhooks).map_err(|err| anyhow::anyhow!("webhooks: {err}"))?;
     let state = Arc::new(http::AppState {
         config,
         admin_token,
@@ -218,6 +223,8 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         media,
         interaction,
         access,
+        webhooks: Arc::new(webhooks),
+        presence: Default::default(),
     });
     for room in state.rooms.list() {
         let resume = if state.config.hls.enabled { program::restore_replay(&room.hls).await } else { None };

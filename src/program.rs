@@ -52,6 +52,8 @@ struct Program {
     stage: Arc<Stage>,
     stream: Arc<HlsStream>,
     settings: ProgramSettings,
+    /// Called at the run's first segment, then `None`.
+    started: Option<Box<dyn FnOnce() + Send>>,
     /// The durable list of the replay's segments.
     index: ReplayIndex,
     /// The replay directory as a store (atomic writes).
@@ -88,7 +90,8 @@ pub async fn restore_replay(stream: &HlsStream) -> Option<Resume> {
 
 /// Runs a room's program until `stop` is notified (the event ended) or the stage's frame bus
 /// closes; then the last segment is closed and both playlists end. `resume`: where an earlier
-/// run of the program stopped ([`restore_replay`]); an ended event runs no program.
+/// run of the program stopped ([`restore_replay`]); an ended event runs no program. `started`
+/// is called once, when the run's first segment is in the replay (`room.started`).
 pub async fn run(
     stage: Arc<Stage>,
     stream: Arc<HlsStream>,
@@ -96,6 +99,7 @@ pub async fn run(
     replay_dir: PathBuf,
     resume: Option<Resume>,
     stop: Arc<tokio::sync::Notify>,
+    started: Box<dyn FnOnce() + Send>,
 ) {
     if resume.is_some_and(|r| r.ended) {
         return;
@@ -118,6 +122,7 @@ pub async fn run(
         stage,
         stream,
         settings,
+        started: Some(started),
         index,
         disk,
         segmenter,
@@ -360,6 +365,10 @@ impl Program {
                         self.stream.segment_persisted(&entry);
                         self.stream.notify_replay_written();
                         self.write_replay_playlist().await;
+                        if let Some(started) = self.started.take() {
+                            tracing::info!(room = %self.stage.room, msn = segment.msn, "program started");
+                            started();
+                        }
                     }
                     Err(err) => {
                         tracing::error!(room = %self.stage.room, msn = segment.msn, %err, "segment not written: left out of the replay")

@@ -6,12 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::SharedState;
 use super::auth;
 use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
 use crate::rooms::{Room, RoomError};
+use crate::webhooks::EventType;
 use townhall_origin::object_store::{DiskSink, ObjectSink};
 
 #[derive(Debug, Default, Deserialize)]
@@ -129,6 +131,8 @@ pub async fn create_room(State(state): State<SharedState>, headers: HeaderMap, b
     })?;
     state.start_program(&room, None);
     tracing::info!(room = %room.record.id, "room created");
+    let data = json!({ "room": room.record.id, "name": room.record.name });
+    state.webhooks.emit(EventType::RoomCreated, data);
     let base = base_url(&state, &headers);
     let location = format!("/api/rooms/{}", room.record.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(view(&room, &base, true, true))).into_response())
@@ -184,6 +188,7 @@ pub async fn delete_room(
                 });
             }
             tracing::info!(room = %id, "room deleted");
+            state.webhooks.emit(EventType::RoomDeleted, json!({ "room": id }));
             Ok(StatusCode::NO_CONTENT)
         }
         Ok(None) => Err(Problem::not_found("unknown_room", format!("no room {id:?}"))),
@@ -226,5 +231,6 @@ pub async fn end_event(
     state.ingest.close_room(&id);
     state.end_program(&room).await;
     tracing::info!(room = %id, "event ended");
+    state.webhooks.emit(EventType::RoomEnded, json!({ "room": id }));
     Ok(Json(view(&room, &base_url(&state, &headers), true, is_admin(&state, &headers))))
 }

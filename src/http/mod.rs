@@ -32,6 +32,7 @@ use townhall_origin::stream::Resume;
 use crate::config::Config;
 use crate::program::{self, ProgramSettings};
 use crate::rooms::{Room, Rooms};
+use crate::webhooks::EventType;
 
 /// A running program task and the signal that ends it.
 pub type ProgramTask = (tokio::task::JoinHandle<()>, Arc<tokio::sync::Notify>);
@@ -57,6 +58,10 @@ pub struct AppState {
     pub interaction: crate::interaction::Interaction,
     /// Signed tokens and their revocations.
     pub access: crate::access::Access,
+    /// Signed callbacks for what happens in rooms (`[webhooks]`).
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Who is connected to each room's WebSocket (for `participant.joined` / `left`).
+    pub presence: crate::presence::Presence,
 }
 
 impl AppState {
@@ -70,6 +75,8 @@ impl AppState {
         self.origin.insert(room.hls.clone());
         let replay_dir = room.hls.replay_dir.clone().unwrap_or_default();
         let stop = Arc::new(tokio::sync::Notify::new());
+        let (webhooks, room_id) = (self.webhooks.clone(), room.record.id.clone());
+        let started = move || webhooks.emit(EventType::RoomStarted, serde_json::json!({ "room": room_id }));
         let task = self.media.spawn(program::run(
             room.stage.clone(),
             room.hls.clone(),
@@ -77,6 +84,7 @@ impl AppState {
             replay_dir,
             resume,
             stop.clone(),
+            Box::new(started),
         ));
         self.programs.lock().unwrap_or_else(|e| e.into_inner()).insert(room.record.id.clone(), (task, stop));
     }

@@ -25,10 +25,21 @@ pub async fn healthz(State(state): State<SharedState>) -> Json<serde_json::Value
             "backlog_segments": status.backlog.load(Ordering::Relaxed),
         })
     });
-    let degraded = s3.as_ref().is_some_and(|s| s["ok"] == false);
+    // With [webhooks]: events waiting, and the latest failure while an endpoint keeps failing.
+    let hooks = &state.webhooks;
+    let webhooks = hooks.is_enabled().then(|| {
+        json!({
+            "endpoints_failing": hooks.status.failing.load(Ordering::Relaxed),
+            "backlog": hooks.backlog(),
+            "last_error": hooks.status.last_error(),
+        })
+    });
+    let degraded =
+        s3.as_ref().is_some_and(|s| s["ok"] == false) || webhooks.as_ref().is_some_and(|w| w["endpoints_failing"] != 0);
     Json(json!({
         "status": if degraded { "degraded" } else { "ok" },
         "s3": s3,
+        "webhooks": webhooks,
         "version": env!("CARGO_PKG_VERSION"),
         "udp": state.ingest.udp_addr().to_string(),
         "rooms": state.rooms.len(),
@@ -66,6 +77,29 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
                 ("s3_objects_pushed_total", "counter", "Objects put into the S3 bucket.", &status.objects_pushed),
                 ("s3_push_failures_total", "counter", "Failed S3 puts (each is retried).", &status.failures),
                 ("s3_backlog_segments", "gauge", "Replay segments on disk not yet in the bucket.", &status.backlog),
+            ],
+        );
+    }
+    if state.webhooks.is_enabled() {
+        let status = &state.webhooks.status;
+        let backlog = AtomicU64::new(state.webhooks.backlog());
+        render_atomics(
+            &mut out,
+            &[
+                ("webhooks_delivered_total", "counter", "Webhook events delivered (a 2xx answer).", &status.delivered),
+                (
+                    "webhooks_failed_attempts_total",
+                    "counter",
+                    "Webhook delivery attempts that failed (each is retried until max_attempts).",
+                    &status.failed_attempts,
+                ),
+                (
+                    "webhooks_dropped_total",
+                    "counter",
+                    "Webhook events given up after max_attempts or pushed out of a full queue.",
+                    &status.dropped,
+                ),
+                ("webhooks_backlog", "gauge", "Webhook events waiting, over all endpoints.", &backlog),
             ],
         );
     }

@@ -15,6 +15,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Body;
@@ -34,6 +36,7 @@ use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
 use crate::recordings::{PartPosition, Recording, RecordingError};
 use crate::rooms::{Room, random_token};
+use crate::webhooks::EventType;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,7 +141,45 @@ pub async fn start_or_stop(
     };
     tracing::info!(room = %id, recording = %recording.id, action = ?request.action, msn, part, "recording");
     let status = if matches!(request.action, Action::Start) { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(view(&room, &recording, &base_url(&state, &headers)))).into_response())
+    let base = base_url(&state, &headers);
+    if matches!(request.action, Action::Stop) {
+        announce_when_ready(&state, &room, recording.clone(), base.clone());
+    }
+    Ok((status, Json(view(&room, &recording, &base))).into_response())
+}
+
+/// Longest wait for a stopped recording's last segment before `recording.ready` is given up.
+const READY_WAIT: Duration = Duration::from_secs(3_600);
+
+/// Emits `recording.ready` once a stopped recording's media is served: at once, or when the
+/// segment holding its last part is on disk (looked at 4 times a second; given up if the room
+/// is deleted first).
+fn announce_when_ready(state: &SharedState, room: &Arc<Room>, recording: Recording, base: String) {
+    if !state.webhooks.is_enabled() {
+        return;
+    }
+    let (state, room) = (state.clone(), room.clone());
+    tokio::spawn(async move {
+        let deadline = Instant::now() + READY_WAIT;
+        while state_of(&room, &recording) != "ready" {
+            if Instant::now() > deadline || state.rooms.get(&room.record.id).is_none() {
+                tracing::warn!(room = %room.record.id, recording = %recording.id, "recording never became ready: no webhook");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let view = view(&room, &recording, &base);
+        let data = serde_json::json!({
+            "room": room.record.id,
+            "recording": view.id,
+            "started_at": view.started_at,
+            "stopped_at": view.stopped_at,
+            "empty": recording.is_empty(),
+            "mp4_url": view.mp4_url,
+            "hls_url": view.hls_url,
+        });
+        state.webhooks.emit(EventType::RecordingReady, data);
+    });
 }
 
 /// `GET /api/rooms/{room}/recordings`.

@@ -41,6 +41,7 @@ use super::auth::bearer;
 use super::problem::Problem;
 use crate::access::unix_now_s;
 use crate::interaction::{DeliverySettings, InteractionMetrics, RoomHub};
+use crate::webhooks::EventType;
 
 /// Close code sent with `resync` (RFC 6455 §7.4.2: 4000-4999 are the application's).
 pub const CLOSE_RESYNC: u16 = 4000;
@@ -93,11 +94,27 @@ pub async fn connect(
         move |socket| async move {
             metrics.clients.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(room = %hub.room, participant = %actor.participant_id, "websocket open");
+            let (room, who) = (hub.room.clone(), participant_data(&hub.room, &actor));
+            if state.presence.join(&room, &actor.participant_id) {
+                state.webhooks.emit(EventType::ParticipantJoined, who.clone());
+            }
+            let participant = actor.participant_id.clone();
             let client = Client { hub, actor, delivery, metrics: metrics.clone() };
             client.run(socket, identity, query.since).await;
             metrics.clients.fetch_sub(1, Ordering::Relaxed);
+            if state.presence.leave(&room, &participant) {
+                state.webhooks.emit(EventType::ParticipantLeft, who);
+            }
         },
     ))
+}
+
+/// `data` of `participant.joined` / `participant.left`.
+fn participant_data(room: &str, actor: &Actor) -> serde_json::Value {
+    json!({
+        "room": room,
+        "participant": { "id": actor.participant_id, "name": actor.name, "role": actor.role },
+    })
 }
 
 /// An interaction error as an HTTP problem (its status and stable code).
