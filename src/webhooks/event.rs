@@ -66,12 +66,16 @@ pub struct Event {
 impl Event {
     /// The request body, the same bytes on every attempt.
     pub fn body(&self) -> Vec<u8> {
-        let envelope = serde_json::json!({
-            "type": self.kind.as_str(),
-            "timestamp": townhall_packager::playlist::format_program_date_time(self.at_ms),
-            "data": self.data,
-        });
-        serde_json::to_vec(&envelope).unwrap_or_default()
+        /// The wire form, fields in this order.
+        #[derive(Serialize)]
+        struct Envelope<'a> {
+            #[serde(rename = "type")]
+            kind: EventType,
+            timestamp: String,
+            data: &'a Value,
+        }
+        let timestamp = townhall_packager::playlist::format_program_date_time(self.at_ms);
+        serde_json::to_vec(&Envelope { kind: self.kind, timestamp, data: &self.data }).unwrap_or_default()
     }
 }
 
@@ -137,11 +141,8 @@ mod tests {
             at_ms: 1_700_000_000_123,
             data: serde_json::json!({"room": "r1"}),
         };
-        let body: Value = serde_json::from_slice(&event.body()).unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({"type": "room.ended", "timestamp": "2023-11-14T22:13:20.123Z", "data": {"room": "r1"}})
-        );
+        let body = String::from_utf8(event.body()).unwrap();
+        assert_eq!(body, r#"{"type":"room.ended","timestamp":"2023-11-14T22:13:20.123Z","data":{"room":"r1"}}"#);
         // Kept on disk and read back unchanged.
         let stored = serde_json::to_string(&event).unwrap();
         assert_eq!(serde_json::from_str::<Event>(&stored).unwrap(), event);
