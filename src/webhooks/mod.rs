@@ -103,6 +103,7 @@ impl Webhooks {
                 wake: tokio::sync::Notify::new(),
             }));
         }
+        warn_of_orphans(data_dir, &endpoints);
         // Seqs go on after the highest one on disk: order is kept across restarts.
         let first = last_seq.max(now_ms().max(0) as u64 * 1_000) + 1;
         Ok(Self { endpoints, next_seq: AtomicU64::new(first), status })
@@ -153,6 +154,26 @@ impl Webhooks {
     /// Events waiting, over all endpoints.
     pub fn backlog(&self) -> u64 {
         self.endpoints.iter().map(|e| e.lock().len() as u64).sum()
+    }
+}
+
+/// Logs the spools of endpoints no longer configured that still hold events: they are kept
+/// (and sent again if the URL comes back), never silently deleted.
+fn warn_of_orphans(data_dir: &Path, endpoints: &[Arc<Endpoint>]) {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("webhooks")) else { return };
+    for dir in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
+        if endpoints.iter().any(|e| e.spool.dir() == dir) {
+            continue;
+        }
+        let pending = std::fs::read_dir(&dir)
+            .map(|files| {
+                files.filter_map(|f| f.ok()).filter(|f| f.path().extension().is_some_and(|x| x == "json")).count()
+            })
+            .unwrap_or(0);
+        if pending > 0 {
+            let url = std::fs::read_to_string(dir.join("endpoint.txt")).unwrap_or_default();
+            tracing::warn!(endpoint = %url, dir = %dir.display(), pending, "webhook events kept for an endpoint that is no longer configured");
+        }
     }
 }
 

@@ -27,7 +27,6 @@ impl Spool {
         Ok(Self { dir })
     }
 
-    #[cfg(test)]
     pub fn dir(&self) -> &Path {
         &self.dir
     }
