@@ -382,3 +382,53 @@ async fn bad_interaction_input_gets_clear_errors_and_is_stored_once() {
         .assert_problem(400, "bad_query");
     server.request("GET", "/api/rooms/nope/events", &[], b"").assert_problem(404, "unknown_room");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_or_participant_is_disconnected_and_cannot_come_back() {
+    let server = Server::start();
+    let room = server.create_room();
+    let host = format!("Bearer {}", room.host_token);
+    let issue = |name: &str| {
+        let response = server.request(
+            "POST",
+            &format!("/api/rooms/{}/tokens", room.id),
+            &[("Authorization", &host)],
+            json!({"role": "attendee", "name": name}).to_string().as_bytes(),
+        );
+        assert_eq!(response.status, 201, "{}", response.text());
+        response.json()
+    };
+    let revoke = |body: Value| {
+        let path = format!("/api/rooms/{}/tokens/revoke", room.id);
+        let response = server.request("POST", &path, &[("Authorization", &host)], body.to_string().as_bytes());
+        assert_eq!(response.status, 204, "{}", response.text());
+    };
+    let mallory = issue("Mallory");
+    let token = mallory["token"].as_str().unwrap();
+    // Two tabs of one participant (a ban closes both), and another attendee whose one token is
+    // revoked (only its connection closes).
+    let mut first = WsClient::connect(&server, &room.id, &format!("token={token}")).await;
+    let mut second = WsClient::connect(&server, &room.id, &format!("token={token}")).await;
+    assert_eq!(first.welcome["participant"]["name"], "Mallory");
+    let trudy = issue("Trudy");
+    let mut other = WsClient::connect(&server, &room.id, &format!("token={}", trudy["token"].as_str().unwrap())).await;
+    let mut bystander = WsClient::connect(&server, &room.id, "name=Bystander").await;
+
+    revoke(json!({"jti": trudy["jti"]}));
+    let removed = |message: &Read| matches!(message, Read::Json(m) if m["type"] == "removed");
+    assert!(removed(&other.read(LONG).await));
+    assert!(matches!(other.read(LONG).await, Read::Closed(Some(4003))));
+
+    revoke(json!({"participant_id": mallory["participant_id"]}));
+    for client in [&mut first, &mut second] {
+        assert!(removed(&client.read(LONG).await));
+        assert!(matches!(client.read(LONG).await, Read::Closed(Some(4003))));
+    }
+    let again = tokio_tungstenite::connect_async(ws_url(&server, &room.id, &format!("token={token}"))).await;
+    match again {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        other => panic!("a banned participant connected again: {other:?}"),
+    }
+    // The others go on.
+    acked(&bystander.command(json!({"type": "chat_send", "text": "still here"})).await);
+}

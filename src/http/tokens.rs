@@ -4,7 +4,8 @@
 //!   "participant_id", "name", "expires_at"}`;
 //! - `POST /api/rooms/{room}/tokens/revoke` (admin or host) `{"jti": "…"}` or
 //!   `{"participant_id": "…"}` → 204: that token, or every token of that participant, is refused
-//!   from now on (a participant's open WebSockets are not closed by this).
+//!   from now on, and the WebSockets opened with it (or by that participant) are closed with
+//!   `{"type":"removed"}` and code 4003.
 
 use axum::Json;
 use axum::body::Body;
@@ -21,6 +22,7 @@ use super::auth;
 use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
 use crate::access::{Access, display_name, unix_now_s};
+use crate::interaction::Removal;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,5 +94,10 @@ pub async fn revoke(
         .revoke(&room.record.id, request.jti.as_deref(), request.participant_id.as_deref(), unix_now_s())
         .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?;
     tracing::info!(room = %room.record.id, jti = ?request.jti, participant = ?request.participant_id, "token revoked");
+    let removal = match (request.jti, request.participant_id) {
+        (Some(jti), _) => Removal::Token(jti),
+        (None, participant) => Removal::Participant(participant.unwrap_or_default()),
+    };
+    state.interaction.remove(&room.record.id, removal);
     Ok(StatusCode::NO_CONTENT)
 }

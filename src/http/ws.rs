@@ -17,7 +17,9 @@
 //!   `{"type":"error","code":…,"status":…,"detail":…,"nonce":…,"retry_after_ms":…}` for each
 //!   command, in order;
 //! - `{"type":"resync","reason":"too_slow","seq":N}` then close (4000): the client fell more than
-//!   `websocket.queue_events` behind; it reconnects with `since=N`.
+//!   `websocket.queue_events` behind; it reconnects with `since=N`;
+//! - `{"type":"removed","reason":"revoked"}` then close (4003): the host revoked this
+//!   connection's token or banned its participant (`POST /api/rooms/{room}/tokens/revoke`).
 //!
 //! Client → server: commands (`{"type":"chat_send","text":"hi","nonce":"c1"}`), see
 //! `townhall_interaction::command`.
@@ -45,6 +47,8 @@ use crate::webhooks::EventType;
 
 /// Close code sent with `resync` (RFC 6455 §7.4.2: 4000-4999 are the application's).
 pub const CLOSE_RESYNC: u16 = 4000;
+/// Close code after `removed`: the connection's token (or participant) was revoked.
+pub const CLOSE_REMOVED: u16 = 4003;
 /// Most missed events sent after `since`; further back, the client gets a snapshot.
 pub const BACKLOG_MAX: usize = 10_000;
 
@@ -69,16 +73,17 @@ pub async fn connect(
     let room = state.rooms.get(&room).ok_or_else(|| Problem::not_found("unknown_room", format!("no room {room:?}")))?;
     let token = query.token.as_deref().or_else(|| bearer(&headers));
     let now = unix_now_s();
-    let (actor, identity) =
+    let (caller, identity) =
         match state.access.identify(&state.admin_token, &room.record, token, query.name.as_deref(), now)? {
             // An attendee's signed token is its identity: handed back as it came.
-            Some(caller) if caller.role() == Role::Attendee => (caller.actor, token.map(str::to_owned)),
-            Some(caller) => (caller.actor, None),
+            Some(caller) if caller.role() == Role::Attendee => (caller, token.map(str::to_owned)),
+            Some(caller) => (caller, None),
             None => {
                 let (caller, token) = state.access.new_attendee(&room.record.id, query.name.as_deref(), now)?;
-                (caller.actor, Some(token))
+                (caller, Some(token))
             }
         };
+    let (actor, token_id) = (caller.actor, caller.token_id);
     let interaction = &state.interaction;
     let upgrade = upgrade.map_err(|e| {
         Problem::new(
@@ -99,7 +104,7 @@ pub async fn connect(
                 state.webhooks.emit(EventType::ParticipantJoined, who.clone());
             }
             let participant = actor.participant_id.clone();
-            let client = Client { hub, actor, delivery, metrics: metrics.clone() };
+            let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone() };
             client.run(socket, identity, query.since).await;
             metrics.clients.fetch_sub(1, Ordering::Relaxed);
             if state.presence.leave(&room, &participant) {
@@ -128,6 +133,8 @@ impl From<InteractionError> for Problem {
 struct Client {
     hub: Arc<RoomHub>,
     actor: Actor,
+    /// The signed token it connected with (`jti`), if any: a revocation of it closes this.
+    token_id: Option<String>,
     delivery: DeliverySettings,
     metrics: Arc<InteractionMetrics>,
 }
@@ -142,6 +149,8 @@ async fn send(sink: &mut Sink, text: Utf8Bytes, timeout: std::time::Duration) ->
 /// Why a client's loop ended.
 enum End {
     Gone,
+    /// Its token was revoked (it was told `removed`).
+    Removed,
     TooSlow,
     /// The client broke the protocol or sent a message over `websocket.max_message_bytes`.
     Broken(axum::Error),
@@ -208,11 +217,15 @@ impl Client {
                 },
                 outgoing = live.recv() => match outgoing {
                     Ok(outgoing) => {
-                        if outgoing.seq.is_some_and(|seq| seq <= sent) || !outgoing.visible_to(&self.actor) {
+                        let token_id = self.token_id.as_deref();
+                        if outgoing.seq.is_some_and(|seq| seq <= sent) || !outgoing.visible_to(&self.actor, token_id) {
                             continue;
                         }
                         if !send(&mut sink, outgoing.json.clone(), timeout).await {
                             break End::Gone;
+                        }
+                        if outgoing.removes_client(&self.actor, token_id) {
+                            break End::Removed;
                         }
                         if let Some(seq) = outgoing.seq {
                             sent = seq;
@@ -231,6 +244,11 @@ impl Client {
             let (code, reason) = if too_big { (1009, "message too big") } else { (1002, "protocol error") };
             tracing::debug!(room = %self.hub.room, participant = %self.actor.participant_id, %err, code, "websocket closed");
             let close = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+            let _ = tokio::time::timeout(timeout, sink.send(Message::Close(Some(close)))).await;
+        }
+        if let End::Removed = end {
+            tracing::info!(room = %self.hub.room, participant = %self.actor.participant_id, "websocket closed: token revoked");
+            let close = CloseFrame { code: CLOSE_REMOVED, reason: Utf8Bytes::from_static("removed") };
             let _ = tokio::time::timeout(timeout, sink.send(Message::Close(Some(close)))).await;
         }
         if let End::TooSlow = end {

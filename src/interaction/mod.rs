@@ -46,18 +46,41 @@ pub struct DeliverySettings {
 }
 
 /// What a room's clients receive: an event of the log (`seq`), or a message that is not in it
-/// (`poll_results`), serialized once for every client.
+/// (`poll_results`; `removed`, for the clients it disconnects), serialized once for every client.
 #[derive(Debug)]
 pub struct Outgoing {
     pub seq: Option<u64>,
     pub event: Option<Event>,
     pub json: Utf8Bytes,
+    /// The connections this message closes (and is for).
+    pub removes: Option<Removal>,
+}
+
+/// Whose connections a revocation closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Every connection of a participant (all its tokens were revoked: a ban).
+    Participant(String),
+    /// The connections made with one signed token (by its `jti`).
+    Token(String),
 }
 
 impl Outgoing {
     /// Whether the participant may receive it ([`Event::visible_to_participant`]).
-    pub fn visible_to(&self, actor: &Actor) -> bool {
-        self.event.as_ref().is_none_or(|e| e.visible_to_participant(actor.role, &actor.participant_id))
+    pub fn visible_to(&self, actor: &Actor, token_id: Option<&str>) -> bool {
+        match &self.removes {
+            Some(_) => self.removes_client(actor, token_id),
+            None => self.event.as_ref().is_none_or(|e| e.visible_to_participant(actor.role, &actor.participant_id)),
+        }
+    }
+
+    /// Whether this message closes the connection of `actor` made with `token_id`.
+    pub fn removes_client(&self, actor: &Actor, token_id: Option<&str>) -> bool {
+        match &self.removes {
+            Some(Removal::Participant(p)) => *p == actor.participant_id,
+            Some(Removal::Token(jti)) => token_id == Some(jti.as_str()),
+            None => false,
+        }
     }
 }
 
@@ -108,6 +131,19 @@ impl Interaction {
         tokio::spawn(send_poll_results(ticker, self.delivery.results_interval));
         hubs.insert(room.to_owned(), hub.clone());
         Ok(hub)
+    }
+
+    /// Closes the WebSockets a revocation in `room` names, telling them why.
+    pub fn remove(&self, room: &str, removal: Removal) {
+        if let Some(hub) = self.hubs.lock().unwrap_or_else(|e| e.into_inner()).get(room) {
+            let json = serde_json::json!({"type": "removed", "reason": "revoked"}).to_string();
+            let _ = hub.sender.send(Arc::new(Outgoing {
+                seq: None,
+                event: None,
+                json: Utf8Bytes::from(json),
+                removes: Some(removal),
+            }));
+        }
     }
 
     /// Forgets a deleted room: its hub and its stored events.
@@ -220,6 +256,7 @@ impl RoomHub {
                 seq: Some(event.seq),
                 event: Some(event.clone()),
                 json: Utf8Bytes::from(json),
+                removes: None,
             }));
         }
         Ok(handled)
@@ -287,7 +324,12 @@ impl RoomHub {
             };
             let message = PollResultsMessage { kind: "poll_results", at, results };
             let json = serde_json::to_string(&message).unwrap_or_default();
-            let _ = self.sender.send(Arc::new(Outgoing { seq: None, event: None, json: Utf8Bytes::from(json) }));
+            let _ = self.sender.send(Arc::new(Outgoing {
+                seq: None,
+                event: None,
+                json: Utf8Bytes::from(json),
+                removes: None,
+            }));
         }
     }
 }
