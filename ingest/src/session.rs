@@ -41,7 +41,7 @@ use crate::mux::{Datagram, Router};
 use crate::peer::Negotiated;
 use crate::rewrite::RtpRewriter;
 use crate::sdp::{self, SdpFragment};
-use crate::stage::{Feed, ForwardedPacket, Stage, StageFrame};
+use crate::stage::{Feed, ForwardedPacket, OPUS_SILENCE, Stage, StageFrame};
 use crate::timeline::RtpTimeline;
 
 mod ice_restart;
@@ -393,7 +393,7 @@ impl Driver {
         }
     }
 
-    fn on_rtp(&mut self, track_id: &MediaStreamTrackId, packet: rtc::rtp::Packet, now: Instant) {
+    fn on_rtp(&mut self, track_id: &MediaStreamTrackId, mut packet: rtc::rtp::Packet, now: Instant) {
         let Some(track) = self.inbound.get_mut(track_id) else {
             return;
         };
@@ -447,6 +447,11 @@ impl Driver {
                 }
             }
             TrackKind::Audio => {
+                // A muted presenter is heard as silence by the stage and the program alike; the
+                // packet keeps its sequence number and timestamp, so nobody sees a gap.
+                if self.feed.as_ref().is_some_and(|f| f.is_audio_muted()) {
+                    packet.payload = Bytes::from_static(&OPUS_SILENCE);
+                }
                 let pts = track.timeline.extend(packet.header.timestamp);
                 Metrics::inc(&metrics.audio_frames_total);
                 if let Some(info) = track.info.clone() {

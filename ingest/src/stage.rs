@@ -12,7 +12,7 @@
 //!   program's presenter leaves, the next live presenter (in order of arrival) takes over.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rtc::rtp;
@@ -48,7 +48,14 @@ pub struct Feed {
     session: Mutex<Option<String>>,
     /// Order of going live, for program fallback.
     live_since: AtomicU64,
+    /// Muted by a moderator: its audio is replaced by silence for everyone (stage and program),
+    /// across its reconnections, until unmuted.
+    audio_muted: AtomicBool,
 }
+
+/// One 20 ms Opus frame of silence (RFC 6716 §3.1: TOC 0xF8, CELT-only fullband 20 ms, mono,
+/// one frame; then a frame that decodes to silence), what WebRTC stacks send in DTX.
+pub const OPUS_SILENCE: [u8; 3] = [0xF8, 0xFF, 0xFE];
 
 impl Feed {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<ForwardedPacket>> {
@@ -76,6 +83,14 @@ impl Feed {
 
     pub fn is_live(&self) -> bool {
         self.session().is_some()
+    }
+
+    pub fn is_audio_muted(&self) -> bool {
+        self.audio_muted.load(Ordering::Relaxed)
+    }
+
+    pub fn set_audio_muted(&self, muted: bool) {
+        self.audio_muted.store(muted, Ordering::Relaxed);
     }
 }
 
@@ -133,6 +148,7 @@ impl Stage {
                     keyframe_wanted: Notify::new(),
                     session: Mutex::new(None),
                     live_since: AtomicU64::new(0),
+                    audio_muted: AtomicBool::new(false),
                 })
             })
             .clone();

@@ -4,6 +4,7 @@
 mod api;
 pub mod auth;
 mod interaction;
+mod moderation;
 mod ops;
 mod pages;
 pub mod problem;
@@ -168,6 +169,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}/questions/unanswered", get(interaction::unanswered))
         .route("/api/rooms/{room}/commands", post(interaction::command))
         .route("/api/rooms/{room}/tokens", post(tokens::issue))
+        .route("/api/rooms/{room}/presenters/{presenter}", axum::routing::delete(moderation::remove))
+        .route("/api/rooms/{room}/presenters/{presenter}/audio", post(moderation::set_audio))
         .route("/api/rooms/{room}/tokens/revoke", post(tokens::revoke))
         .route("/ws/{room}", get(ws::connect))
         .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))

@@ -133,6 +133,24 @@ impl Interaction {
         Ok(hub)
     }
 
+    /// Tells every WebSocket of `room` something that is not an event of the log (a moderation
+    /// notice), at once.
+    pub fn announce(
+        &self,
+        room: &str,
+        hls: &Arc<HlsStream>,
+        message: &serde_json::Value,
+    ) -> Result<(), InteractionError> {
+        let hub = self.hub(room, hls)?;
+        let _ = hub.sender.send(Arc::new(Outgoing {
+            seq: None,
+            event: None,
+            json: Utf8Bytes::from(message.to_string()),
+            removes: None,
+        }));
+        Ok(())
+    }
+
     /// Closes the WebSockets a revocation in `room` names, telling them why.
     pub fn remove(&self, room: &str, removal: Removal) {
         if let Some(hub) = self.hubs.lock().unwrap_or_else(|e| e.into_inner()).get(room) {

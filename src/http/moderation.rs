@@ -1,0 +1,78 @@
+//! Moderation of the stage (host): mute a presenter, or take them off the stage.
+//! - `POST /api/rooms/{room}/presenters/{presenter}/audio` `{"muted": true|false}` → 200
+//!   `{"presenter", "muted"}`: a muted presenter's audio becomes silence for WHEP viewers and
+//!   the program alike (the packets go on, with their timing), across reconnections, until
+//!   unmuted; the room's WebSockets are told `{"type":"presenter_audio","presenter","muted"}`.
+//! - `DELETE /api/rooms/{room}/presenters/{presenter}` → 204: the presenter's WHIP session
+//!   ends (the program falls back to the next live presenter); the WebSockets are told
+//!   `{"type":"presenter_removed","presenter"}`. To keep them off, revoke their signed token
+//!   (`/tokens/revoke`); the room's publish key stays valid until the room is deleted.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::SharedState;
+use super::api::room_or_404;
+use super::auth;
+use super::problem::{ApiResult, Problem};
+use super::signalling::read_body;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AudioRequest {
+    muted: bool,
+}
+
+fn unknown_presenter(presenter: &str) -> Problem {
+    Problem::not_found("unknown_presenter", format!("no presenter {presenter:?} on this stage"))
+}
+
+pub async fn set_audio(
+    State(state): State<SharedState>,
+    Path((room, presenter)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let room = room_or_404(&state, &room)?;
+    auth::require_host(&state, &room, &headers)?;
+    let request: AudioRequest = serde_json::from_slice(&read_body(&state, body).await?)
+        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {{\"muted\": true|false}}: {e}")))?;
+    let feed = room.stage.feed(&presenter).ok_or_else(|| unknown_presenter(&presenter))?;
+    feed.set_audio_muted(request.muted);
+    tracing::info!(room = %room.record.id, %presenter, muted = request.muted, "presenter audio");
+    let notice = json!({"type": "presenter_audio", "presenter": presenter, "muted": request.muted});
+    state.interaction.announce(&room.record.id, &room.hls, &notice)?;
+    Ok(Json(json!({"presenter": presenter, "muted": request.muted})))
+}
+
+pub async fn remove(
+    State(state): State<SharedState>,
+    Path((room, presenter)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    let room = room_or_404(&state, &room)?;
+    auth::require_host(&state, &room, &headers)?;
+    let sessions: Vec<_> = state
+        .ingest
+        .room_sessions(&room.record.id)
+        .into_iter()
+        .filter(|s| s.presenter.as_deref() == Some(presenter.as_str()))
+        .collect();
+    if sessions.is_empty() {
+        return Err(unknown_presenter(&presenter));
+    }
+    for session in sessions {
+        session.close();
+    }
+    tracing::info!(room = %room.record.id, %presenter, "presenter removed from the stage");
+    state.interaction.announce(
+        &room.record.id,
+        &room.hls,
+        &json!({"type": "presenter_removed", "presenter": presenter}),
+    )?;
+    Ok(StatusCode::NO_CONTENT)
+}
