@@ -309,7 +309,18 @@ async fn bad_interaction_input_gets_clear_errors_and_is_stored_once() {
         "poll_not_open"
     );
     acked(&host.command(json!({"type": "poll_open", "poll": "p1"})).await);
-    acked(&eve.command(json!({"type": "poll_vote", "poll": "p1", "options": [0]})).await);
+    // An attendee's vote is for the moderators: its author gets it in the ack, the moderators on
+    // their channel.
+    let vote = eve.command(json!({"type": "poll_vote", "poll": "p1", "options": [0]})).await;
+    acked(&vote);
+    assert_eq!((vote["own"][0]["type"].as_str(), vote["own"][0]["options"].clone()), (Some("poll_voted"), json!([0])));
+    loop {
+        match host.read(LONG).await {
+            Read::Json(message) if message["type"] == "poll_voted" => break,
+            Read::Json(_) => {}
+            Read::Closed(code) => panic!("closed ({code:?})"),
+        }
+    }
     assert_eq!(
         error_code(&eve.command(json!({"type": "poll_vote", "poll": "p1", "options": [0]})).await),
         "already_voted"

@@ -78,6 +78,9 @@ export class RoomSocket {
         break;
       case 'ack':
       case 'error': {
+        // An attendee's own vote, hand or private message comes in the ack, not on the room's
+        // channel (it does not move lastSeq: the channel may still bring earlier events).
+        if (m.type === 'ack') for (const e of m.own || []) this.onEvent?.(e);
         const p = this.pending.get(m.nonce);
         if (!p) break;
         this.pending.delete(m.nonce);

@@ -1,7 +1,7 @@
 // The studio: the host's page. The host token comes from the link (`#token=…`, never sent in a
 // URL to the server) or is pasted. It shows the stage in real time (WHEP, as the stage page) and
 // the moderator side of the interaction, applied as soon as it arrives (no player clock: the
-// host sees the stage live): Q&A moderation, the poll builder with live results, the hand
+// host sees the stage live): who is on stage (put on air, mute, remove), Q&A moderation, the poll builder with live results, the hand
 // queue, chat moderation, chapters and the export of unanswered questions.
 //
 // window.townhallStudio: {connected, summary()} for tests.
@@ -112,6 +112,44 @@ function handQueue() {
   return { el, render };
 }
 
+// --- the stage list: who is live, on air, muted; put on air, mute, remove ---------------------
+function stageList() {
+  const list = h('ul', { class: 'stage-list' });
+  const el = h('section', { class: 'card', id: 'stage-list' }, h('h2', {}, 'On stage'), list);
+  let presenters = [];
+  let program = null;
+  const api = async (method, path, body) => {
+    const r = await fetch(`/api/rooms/${room}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${socket.token}`, 'Content-Type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!r.ok) throw new Error((await r.json().catch(() => ({}))).detail || `${method} ${path}: ${r.status}`);
+    return r.status === 204 ? null : r.json();
+  };
+  const refresh = async () => {
+    if (!socket) return;
+    try {
+      const view = await api('GET', '');
+      presenters = view.presenters;
+      program = view.program;
+      render();
+    } catch { /* not a host token yet: the error line says so */ }
+  };
+  const act = (promise) => report(promise.then(refresh));
+  const render = () => {
+    list.replaceChildren(...(presenters.length ? presenters.map((p) => h('li', { class: 'row', 'data-presenter': p.name },
+      h('span', { class: 'text' }, p.name), p.name === program ? h('span', { class: 'tag' }, 'on air') : null,
+      p.muted ? h('span', { class: 'tag' }, 'muted') : null,
+      h('button', { class: 'small', disabled: p.name === program, onclick: () => act(api('POST', '/program', { publisher: p.name })) }, 'Put on air'),
+      h('button', { class: 'small', onclick: () => act(api('POST', `/presenters/${encodeURIComponent(p.name)}/audio`, { muted: !p.muted })) }, p.muted ? 'Unmute' : 'Mute'),
+      h('button', { class: 'small danger', onclick: () => act(api('DELETE', `/presenters/${encodeURIComponent(p.name)}`)) }, 'Remove')))
+      : [h('li', { class: 'muted' }, 'Nobody is publishing.')]));
+  };
+  setInterval(refresh, 2000);
+  return { el, render, refresh };
+}
+
 // --- chapters and the export -------------------------------------------------------------
 function chaptersAndExport() {
   const title = h('input', { placeholder: 'Chapter title', maxLength: 120, 'aria-label': 'Chapter title' });
@@ -147,6 +185,7 @@ async function loadEarlier() {
 }
 
 const panels = [
+  stageList(),
   qaPanel({ state, send, report, moderator: true }),
   pollBuilder(),
   handQueue(),
@@ -155,7 +194,7 @@ const panels = [
 ];
 // Q&A, polls and chat beside the stage; hands, chapters and the export under it.
 $('panels').append(errorLine, ...panels.filter((p) => ['qa', 'polls', 'chat'].includes(p.el.id)).map((p) => p.el));
-$('stage-panels').append(...panels.filter((p) => ['hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
+$('stage-panels').append(...panels.filter((p) => ['stage-list', 'hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
 function render() { for (const p of panels) p.render(); }
 render();
 

@@ -29,6 +29,8 @@ pub struct CreateRoom {
 pub struct PresenterView {
     pub name: String,
     pub live: bool,
+    /// Muted by a moderator (`POST /api/rooms/{room}/presenters/{name}/audio`).
+    pub muted: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -90,7 +92,7 @@ fn view(room: &Room, base: &str, with_tokens: bool, with_host_token: bool) -> Ro
         presenters: stage
             .live_feeds()
             .into_iter()
-            .map(|f| PresenterView { name: f.presenter.clone(), live: true })
+            .map(|f| PresenterView { name: f.presenter.clone(), live: true, muted: f.is_audio_muted() })
             .collect(),
     }
 }

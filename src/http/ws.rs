@@ -13,7 +13,9 @@
 //!   snapshot is left out when `since` is given: the missed events follow instead);
 //! - every event of the log the participant may see (`seq`, `at`, `type`, …);
 //! - `{"type":"poll_results",…}` while votes come in;
-//! - `{"type":"ack","nonce":…,"seqs":[…],"replayed":false}` or
+//! - `{"type":"ack","nonce":…,"seqs":[…],"replayed":false,"own":[…]}` (`own`: the command's
+//!   events that only moderators and their author see, such as an attendee's vote: attendees
+//!   get those here, not as separate messages) or
 //!   `{"type":"error","code":…,"status":…,"detail":…,"nonce":…,"retry_after_ms":…}` for each
 //!   command, in order;
 //! - `{"type":"resync","reason":"too_slow","seq":N}` then close (4000): the client fell more than
@@ -42,13 +44,15 @@ use super::SharedState;
 use super::auth::bearer;
 use super::problem::Problem;
 use crate::access::unix_now_s;
-use crate::interaction::{DeliverySettings, InteractionMetrics, RoomHub};
+use crate::interaction::{DeliverySettings, InteractionMetrics, RoomHub, own_hidden_events};
 use crate::webhooks::EventType;
 
 /// Close code sent with `resync` (RFC 6455 §7.4.2: 4000-4999 are the application's).
 pub const CLOSE_RESYNC: u16 = 4000;
 /// Close code after `removed`: the connection's token (or participant) was revoked.
 pub const CLOSE_REMOVED: u16 = 4003;
+/// Bytes read from a client's socket at a time.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Most missed events sent after `since`; further back, the client gets a snapshot.
 pub const BACKLOG_MAX: usize = 10_000;
 
@@ -95,8 +99,14 @@ pub async fn connect(
     let hub = interaction.hub(&room.record.id, &room.hls)?;
     let delivery = interaction.delivery;
     let metrics = interaction.metrics.clone();
-    Ok(upgrade.max_message_size(delivery.max_message_bytes).max_frame_size(delivery.max_message_bytes).on_upgrade(
-        move |socket| async move {
+    // A small read buffer: tungstenite zero-fills the whole buffer before each read, and a
+    // client task reads on every wake-up; at 128 KiB (the default) that was 63 % of the
+    // server's CPU in the 5,000-viewer vote (docs/BENCHMARKS.md) and most of its memory.
+    Ok(upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(delivery.max_message_bytes)
+        .max_frame_size(delivery.max_message_bytes)
+        .on_upgrade(move |socket| async move {
             metrics.clients.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(room = %hub.room, participant = %actor.participant_id, "websocket open");
             let (room, who) = (hub.room.clone(), participant_data(&hub.room, &actor));
@@ -110,8 +120,7 @@ pub async fn connect(
             if state.presence.leave(&room, &participant) {
                 state.webhooks.emit(EventType::ParticipantLeft, who);
             }
-        },
-    ))
+        }))
 }
 
 /// `data` of `participant.joined` / `participant.left`.
@@ -159,7 +168,7 @@ enum End {
 impl Client {
     async fn run(self, socket: WebSocket, identity: Option<String>, since: Option<u64>) {
         let (mut sink, mut incoming) = socket.split();
-        let mut live = self.hub.subscribe();
+        let mut live = self.hub.subscribe(self.actor.role);
         let timeout = self.delivery.send_timeout;
 
         // What the client has: the missed events after `since` (when it is a seq of this log
@@ -273,6 +282,9 @@ impl Client {
                 "nonce": nonce,
                 "seqs": handled.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
                 "replayed": handled.replayed,
+                // What the room's channel does not bring back to an attendee: its own vote,
+                // hand, private message (only moderators see those).
+                "own": own_hidden_events(&self.actor, &handled.events),
             }),
             Err(err) => json!({
                 "type": "error",

@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use townhall_interaction::{
     Actor, ChatPage, Event, EventKind, EventStore, Handled, InteractionConfig, InteractionError, LiveEdge, PollResults,
-    ProgramTime, Request, RoomInteraction, Snapshot, SqliteStore, stamp,
+    ProgramTime, Request, Role, RoomInteraction, Snapshot, SqliteStore, stamp,
 };
 use townhall_origin::HlsStream;
 
@@ -142,12 +142,7 @@ impl Interaction {
         message: &serde_json::Value,
     ) -> Result<(), InteractionError> {
         let hub = self.hub(room, hls)?;
-        let _ = hub.sender.send(Arc::new(Outgoing {
-            seq: None,
-            event: None,
-            json: Utf8Bytes::from(message.to_string()),
-            removes: None,
-        }));
+        hub.send_all(Outgoing { seq: None, event: None, json: Utf8Bytes::from(message.to_string()), removes: None });
         Ok(())
     }
 
@@ -155,12 +150,7 @@ impl Interaction {
     pub fn remove(&self, room: &str, removal: Removal) {
         if let Some(hub) = self.hubs.lock().unwrap_or_else(|e| e.into_inner()).get(room) {
             let json = serde_json::json!({"type": "removed", "reason": "revoked"}).to_string();
-            let _ = hub.sender.send(Arc::new(Outgoing {
-                seq: None,
-                event: None,
-                json: Utf8Bytes::from(json),
-                removes: Some(removal),
-            }));
+            hub.send_all(Outgoing { seq: None, event: None, json: Utf8Bytes::from(json), removes: Some(removal) });
         }
     }
 
@@ -185,7 +175,12 @@ pub struct RoomHub {
     config: InteractionConfig,
     state: Mutex<HubState>,
     store: Arc<Mutex<SqliteStore>>,
+    /// What attendees receive: public events, and events a moderator made about someone.
     sender: broadcast::Sender<Arc<Outgoing>>,
+    /// What moderators receive: every event of the log. Attendees' votes, hands and private
+    /// messages go only here (their authors get them in their ack), so that a vote does not
+    /// wake every attendee's connection.
+    moderators: broadcast::Sender<Arc<Outgoing>>,
     metrics: Arc<InteractionMetrics>,
 }
 
@@ -217,6 +212,7 @@ impl RoomHub {
             state: Mutex::new(HubState { core, inband, polls_voted: BTreeSet::new() }),
             store,
             sender: broadcast::channel(service.delivery.queue_events.max(1)).0,
+            moderators: broadcast::channel(service.delivery.queue_events.max(1)).0,
             metrics: service.metrics.clone(),
         }))
     }
@@ -270,20 +266,32 @@ impl RoomHub {
             }
             tracing::debug!(room = %self.room, seq = event.seq, kind = event.kind.type_name(), "interaction event");
             // Sent under the state's lock: every client sees events in seq order.
-            let _ = self.sender.send(Arc::new(Outgoing {
+            let outgoing = Arc::new(Outgoing {
                 seq: Some(event.seq),
                 event: Some(event.clone()),
                 json: Utf8Bytes::from(json),
                 removes: None,
-            }));
+            });
+            if reaches_attendees_by_channel(event) {
+                let _ = self.sender.send(outgoing.clone());
+            }
+            let _ = self.moderators.send(outgoing);
         }
         Ok(handled)
     }
 
-    /// Receives everything delivered from now on. Subscribe before taking a snapshot or
-    /// reading the backlog, then skip what has a seq at or below what was sent.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outgoing>> {
-        self.sender.subscribe()
+    /// Receives everything delivered from now on to a participant of `role`. Subscribe before
+    /// taking a snapshot or reading the backlog, then skip what has a seq at or below what was
+    /// sent.
+    pub fn subscribe(&self, role: Role) -> broadcast::Receiver<Arc<Outgoing>> {
+        if role.is_moderator() { self.moderators.subscribe() } else { self.sender.subscribe() }
+    }
+
+    /// Sends to every client (moderators and attendees).
+    fn send_all(&self, outgoing: Outgoing) {
+        let outgoing = Arc::new(outgoing);
+        let _ = self.moderators.send(outgoing.clone());
+        let _ = self.sender.send(outgoing);
     }
 
     pub fn snapshot(&self, viewer: &Actor) -> Snapshot {
@@ -342,14 +350,31 @@ impl RoomHub {
             };
             let message = PollResultsMessage { kind: "poll_results", at, results };
             let json = serde_json::to_string(&message).unwrap_or_default();
-            let _ = self.sender.send(Arc::new(Outgoing {
-                seq: None,
-                event: None,
-                json: Utf8Bytes::from(json),
-                removes: None,
-            }));
+            self.send_all(Outgoing { seq: None, event: None, json: Utf8Bytes::from(json), removes: None });
         }
     }
+}
+
+/// Whether attendees' connections must receive `event`: it is public, or it concerns a
+/// participant other than the one who made it (a moderator lowered their hand, invited them,
+/// deleted their message). What only moderators and its author see reaches the author in the
+/// ack of its command ([`own_hidden_events`]).
+fn reaches_attendees_by_channel(event: &Event) -> bool {
+    let named = match &event.kind {
+        EventKind::HandLowered { participant }
+        | EventKind::HandInvited { participant }
+        | EventKind::ChatDeleted { author: participant, .. } => Some(participant),
+        _ => None,
+    };
+    event.visible_to(Role::Attendee) || named.is_some_and(|p| !p.is_empty() && *p != event.actor.participant_id)
+}
+
+/// The events of a command that its (attendee) author would not get on its channel.
+pub fn own_hidden_events<'a>(actor: &Actor, events: &'a [Event]) -> Vec<&'a Event> {
+    if actor.role.is_moderator() {
+        return Vec::new();
+    }
+    events.iter().filter(|e| !reaches_attendees_by_channel(e)).collect()
 }
 
 /// `{"type":"poll_results","at":…,"poll":"p1","counts":[3,4],"voters":7,"state":"open"}`.
