@@ -204,8 +204,8 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         max_message_bytes: ws.max_message_bytes,
         results_interval: Duration::from_millis(ws.results_interval_ms),
     };
-    let interaction = interaction::Interaction::open(data_dir, config.interaction.clone(), delivery)?;
-    let access = access::Access::open(data_dir, config.server.token_max_ttl_s)?;
+    let access = Arc::new(access::Access::open(data_dir, config.server.token_max_ttl_s)?);
+    let interaction = interaction::Interaction::open(data_dir, config.interaction.clone(), delivery, access.clone())?;
     let webhooks = webhooks::Webhooks::open(data_dir, &config.webhooks)
         .with_context(|| format!("cannot open the webhook spool in {}", data_dir.display()))?;
     webhooks.start(&config.webhooks).map_err(|err| anyhow::anyhow!("webhooks: {err}"))?;

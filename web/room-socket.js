@@ -92,6 +92,9 @@ export class RoomSocket {
         // The server closes (4000) right after: onclose reconnects with since.
         this.lastSeq = m.seq;
         break;
+      case 'stage_invitation':
+        this.onInvitation?.(m);
+        break;
       case 'poll_results':
         this.onResults?.(m);
         break;

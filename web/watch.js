@@ -119,6 +119,16 @@ function connectSocket() {
     },
     onEvent(e) { if (uses('ws') && !replay) timeline.push(e, 'ws'); },
     onResults(r) { if (uses('ws') && !replay) timeline.push(r, 'ws'); },
+    // The host invited this attendee to the stage: a presenter token of its own, to publish
+    // camera and microphone from the publish page (in a new tab, so the program plays on here).
+    onInvitation(invitation) {
+      window.townhallInvitation = invitation;
+      const link = `/publish/${room}#token=${encodeURIComponent(invitation.token)}&presenter=${encodeURIComponent(invitation.presenter)}`;
+      const banner = h('div', { class: 'card invitation', role: 'alert' },
+        h('strong', {}, 'The host invites you to the stage. '),
+        h('a', { class: 'button primary', href: link, target: '_blank', rel: 'noopener' }, 'Join with camera and microphone'));
+      $('invitation')?.replaceWith(Object.assign(banner, { id: 'invitation' }));
+    },
   });
   socket.connect();
   window.townhallInteraction.socket = socket;

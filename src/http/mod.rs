@@ -58,7 +58,7 @@ pub struct AppState {
     /// Chat, Q&A, polls and hands of every room.
     pub interaction: crate::interaction::Interaction,
     /// Signed tokens and their revocations.
-    pub access: crate::access::Access,
+    pub access: Arc<crate::access::Access>,
     /// Signed callbacks for what happens in rooms (`[webhooks]`).
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Who is connected to each room's WebSocket (for `participant.joined` / `left`).

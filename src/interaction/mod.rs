@@ -30,6 +30,8 @@ use townhall_interaction::{
 };
 use townhall_origin::HlsStream;
 
+use crate::access::{Access, unix_now_s};
+
 use self::inband::InBand;
 
 /// Settings of the WebSocket delivery (`[websocket]`).
@@ -54,6 +56,8 @@ pub struct Outgoing {
     pub json: Utf8Bytes,
     /// The connections this message closes (and is for).
     pub removes: Option<Removal>,
+    /// The only participant this message is for (a stage invitation).
+    pub for_participant: Option<String>,
 }
 
 /// Whose connections a revocation closes.
@@ -68,9 +72,12 @@ pub enum Removal {
 impl Outgoing {
     /// Whether the participant may receive it ([`Event::visible_to_participant`]).
     pub fn visible_to(&self, actor: &Actor, token_id: Option<&str>) -> bool {
-        match &self.removes {
-            Some(_) => self.removes_client(actor, token_id),
-            None => self.event.as_ref().is_none_or(|e| e.visible_to_participant(actor.role, &actor.participant_id)),
+        match (&self.removes, &self.for_participant) {
+            (Some(_), _) => self.removes_client(actor, token_id),
+            (None, Some(participant)) => *participant == actor.participant_id,
+            (None, None) => {
+                self.event.as_ref().is_none_or(|e| e.visible_to_participant(actor.role, &actor.participant_id))
+            }
         }
     }
 
@@ -100,6 +107,8 @@ pub struct Interaction {
     store: Arc<Mutex<SqliteStore>>,
     hubs: Mutex<HashMap<String, Arc<RoomHub>>>,
     pub metrics: Arc<InteractionMetrics>,
+    /// Signs the presenter token of an attendee invited to the stage.
+    access: Arc<Access>,
 }
 
 impl Interaction {
@@ -108,6 +117,7 @@ impl Interaction {
         data_dir: &std::path::Path,
         config: InteractionConfig,
         delivery: DeliverySettings,
+        access: Arc<Access>,
     ) -> anyhow::Result<Self> {
         let store = SqliteStore::open_in(data_dir)
             .map_err(|e| anyhow::anyhow!("opening the interaction store in {}: {e}", data_dir.display()))?;
@@ -117,6 +127,7 @@ impl Interaction {
             store: Arc::new(Mutex::new(store)),
             hubs: Mutex::default(),
             metrics: Arc::default(),
+            access,
         })
     }
 
@@ -142,7 +153,13 @@ impl Interaction {
         message: &serde_json::Value,
     ) -> Result<(), InteractionError> {
         let hub = self.hub(room, hls)?;
-        hub.send_all(Outgoing { seq: None, event: None, json: Utf8Bytes::from(message.to_string()), removes: None });
+        hub.send_all(Outgoing {
+            seq: None,
+            event: None,
+            json: Utf8Bytes::from(message.to_string()),
+            removes: None,
+            for_participant: None,
+        });
         Ok(())
     }
 
@@ -150,7 +167,13 @@ impl Interaction {
     pub fn remove(&self, room: &str, removal: Removal) {
         if let Some(hub) = self.hubs.lock().unwrap_or_else(|e| e.into_inner()).get(room) {
             let json = serde_json::json!({"type": "removed", "reason": "revoked"}).to_string();
-            hub.send_all(Outgoing { seq: None, event: None, json: Utf8Bytes::from(json), removes: Some(removal) });
+            hub.send_all(Outgoing {
+                seq: None,
+                event: None,
+                json: Utf8Bytes::from(json),
+                removes: Some(removal),
+                for_participant: None,
+            });
         }
     }
 
@@ -177,6 +200,7 @@ pub struct RoomHub {
     store: Arc<Mutex<SqliteStore>>,
     /// What attendees receive: public events, and events a moderator made about someone.
     sender: broadcast::Sender<Arc<Outgoing>>,
+    access: Arc<Access>,
     /// What moderators receive: every event of the log. Attendees' votes, hands and private
     /// messages go only here (their authors get them in their ack), so that a vote does not
     /// wake every attendee's connection.
@@ -213,6 +237,7 @@ impl RoomHub {
             store,
             sender: broadcast::channel(service.delivery.queue_events.max(1)).0,
             moderators: broadcast::channel(service.delivery.queue_events.max(1)).0,
+            access: service.access.clone(),
             metrics: service.metrics.clone(),
         }))
     }
@@ -235,6 +260,10 @@ impl RoomHub {
         let now = wall_clock_ms();
         let at = self.now_at();
         let mut state = self.state();
+        // The name of a participant invited to the stage, from the hand queue, before the
+        // invitation takes them out of it.
+        let invited_name: HashMap<String, String> =
+            state.core.hands().iter().map(|h| (h.participant_id.clone(), h.name.clone())).collect();
         let handled = state.core.handle(actor, request, now, at)?;
         if handled.replayed || handled.events.is_empty() {
             return Ok(handled);
@@ -265,12 +294,17 @@ impl RoomHub {
                 _ => {}
             }
             tracing::debug!(room = %self.room, seq = event.seq, kind = event.kind.type_name(), "interaction event");
+            if let EventKind::HandInvited { participant } = &event.kind {
+                let name = invited_name.get(participant).cloned().unwrap_or_else(|| participant.clone());
+                self.send_invitation(participant, &name);
+            }
             // Sent under the state's lock: every client sees events in seq order.
             let outgoing = Arc::new(Outgoing {
                 seq: Some(event.seq),
                 event: Some(event.clone()),
                 json: Utf8Bytes::from(json),
                 removes: None,
+                for_participant: None,
             });
             if reaches_attendees_by_channel(event) {
                 let _ = self.sender.send(outgoing.clone());
@@ -285,6 +319,30 @@ impl RoomHub {
     /// sent.
     pub fn subscribe(&self, role: Role) -> broadcast::Receiver<Arc<Outgoing>> {
         if role.is_moderator() { self.moderators.subscribe() } else { self.sender.subscribe() }
+    }
+
+    /// Hands an invited attendee a presenter token of its own participant id, over its
+    /// WebSocket only: with it, it publishes to the stage as presenter `<participant id>`. The
+    /// host takes it off with `DELETE /api/rooms/{room}/presenters/{id}` and revokes the token
+    /// by its `jti` (in the studio's moderation) or by participant.
+    fn send_invitation(&self, participant: &str, name: &str) {
+        let (token, claims) =
+            self.access.issue(&self.room, Role::Presenter, participant, name, self.access.max_ttl_s, unix_now_s());
+        tracing::info!(room = %self.room, %participant, jti = %claims.jti, "invited to the stage");
+        let json = serde_json::json!({
+            "type": "stage_invitation",
+            "presenter": participant,
+            "token": token,
+            "jti": claims.jti,
+            "expires_at": claims.exp,
+        });
+        let _ = self.sender.send(Arc::new(Outgoing {
+            seq: None,
+            event: None,
+            json: Utf8Bytes::from(json.to_string()),
+            removes: None,
+            for_participant: Some(participant.to_owned()),
+        }));
     }
 
     /// Sends to every client (moderators and attendees).
@@ -350,7 +408,13 @@ impl RoomHub {
             };
             let message = PollResultsMessage { kind: "poll_results", at, results };
             let json = serde_json::to_string(&message).unwrap_or_default();
-            self.send_all(Outgoing { seq: None, event: None, json: Utf8Bytes::from(json), removes: None });
+            self.send_all(Outgoing {
+                seq: None,
+                event: None,
+                json: Utf8Bytes::from(json),
+                removes: None,
+                for_participant: None,
+            });
         }
     }
 }
