@@ -39,7 +39,7 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use townhall_interaction::{Actor, InteractionError, Request, Role};
 
 use super::SharedState;
@@ -53,6 +53,8 @@ use crate::webhooks::EventType;
 pub const CLOSE_RESYNC: u16 = 4000;
 /// Close code after `removed`: the connection's token (or participant) was revoked.
 pub const CLOSE_REMOVED: u16 = 4003;
+/// Most queued messages sent to a client with one flush.
+pub const BATCH_MAX: usize = 64;
 /// Bytes read from a client's socket at a time.
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Most missed events sent after `since`; further back, the client gets a snapshot.
@@ -157,6 +159,21 @@ async fn send(sink: &mut Sink, text: Utf8Bytes, timeout: std::time::Duration) ->
     matches!(tokio::time::timeout(timeout, sink.send(Message::Text(text))).await, Ok(Ok(())))
 }
 
+/// Sends queued messages with one flush; `false` if the client is gone or took longer than
+/// `timeout` for all of them.
+async fn send_batch(sink: &mut Sink, texts: Vec<Utf8Bytes>, timeout: std::time::Duration) -> bool {
+    if texts.is_empty() {
+        return true;
+    }
+    let write = async {
+        for text in texts {
+            sink.feed(Message::Text(text)).await?;
+        }
+        sink.flush().await
+    };
+    matches!(tokio::time::timeout(timeout, write).await, Ok(Ok(())))
+}
+
 /// Why a client's loop ended.
 enum End {
     Gone,
@@ -227,19 +244,42 @@ impl Client {
                     Some(Err(err)) => break End::Broken(err),
                 },
                 outgoing = live.recv() => match outgoing {
-                    Ok(outgoing) => {
+                    Ok(first) => {
+                        // What else is already queued goes out with it, in one flush (a
+                        // viewer that fell behind catches up in few writes).
                         let token_id = self.token_id.as_deref();
-                        if outgoing.seq.is_some_and(|seq| seq <= sent) || !outgoing.visible_to(&self.actor, token_id) {
-                            continue;
+                        let mut batch = Vec::new();
+                        let mut stop = None;
+                        let mut next = Some(first);
+                        while let Some(outgoing) = next.take() {
+                            if outgoing.seq.is_none_or(|seq| seq > sent) && outgoing.visible_to(&self.actor, token_id) {
+                                batch.push(outgoing.json.clone());
+                                if let Some(seq) = outgoing.seq {
+                                    sent = seq;
+                                }
+                                if outgoing.removes_client(&self.actor, token_id) {
+                                    stop = Some(End::Removed);
+                                    break;
+                                }
+                            }
+                            if batch.len() >= BATCH_MAX {
+                                break;
+                            }
+                            next = match live.try_recv() {
+                                Ok(outgoing) => Some(outgoing),
+                                Err(TryRecvError::Lagged(_)) => {
+                                    stop = Some(End::TooSlow);
+                                    None
+                                }
+                                // Empty; or closed, which the next recv reports.
+                                Err(_) => None,
+                            };
                         }
-                        if !send(&mut sink, outgoing.json.clone(), timeout).await {
+                        if !send_batch(&mut sink, batch, timeout).await {
                             break End::Gone;
                         }
-                        if outgoing.removes_client(&self.actor, token_id) {
-                            break End::Removed;
-                        }
-                        if let Some(seq) = outgoing.seq {
-                            sent = seq;
+                        if let Some(stop) = stop {
+                            break stop;
                         }
                     }
                     Err(RecvError::Lagged(_)) => break End::TooSlow,
