@@ -389,14 +389,6 @@ impl HlsStream {
         rendered
     }
 
-    pub fn render_live(&self, skip: Skip) -> String {
-        String::from_utf8_lossy(&self.playlist(PlaylistView::Live(skip)).text).into_owned()
-    }
-
-    pub fn render_replay(&self) -> String {
-        String::from_utf8_lossy(&self.playlist(PlaylistView::Replay).text).into_owned()
-    }
-
     /// TARGETDURATION of the live playlist, in seconds.
     pub fn target_duration(&self) -> u64 {
         self.state().live.target_duration()
@@ -443,6 +435,10 @@ mod tests {
         ReplayEntry::Segment { msn, program_time_ms: 1_700_000_000_000, discontinuity, init_id, duration_s: 2.0 }
     }
 
+    fn text(stream: &HlsStream, view: PlaylistView) -> String {
+        String::from_utf8(stream.playlist(view).text.to_vec()).unwrap()
+    }
+
     fn stream() -> HlsStream {
         HlsStream::new("r", StreamLimits { part_target_s: 0.2, segment_target_s: 2.0, live_window: 6 }, None)
     }
@@ -453,12 +449,12 @@ mod tests {
         let entries = [segment(0, false, 1), segment(1, false, 1), segment(2, true, 2), segment(1, false, 1)];
         let resume = s.restore(&entries).unwrap();
         assert_eq!(resume, Resume { next_msn: 3, last_init_id: 2, ended: false });
-        let replay = s.render_replay();
+        let replay = text(&s, PlaylistView::Replay);
         assert_eq!(replay.matches("seg-1.m4s").count(), 1, "a number listed twice is skipped: {replay}");
         assert!(s.has_replay() && !s.is_started() && !s.is_ended());
         // The live playlist counts the replay's discontinuity and the continuation's own.
         s.apply(&Event::SegmentStarted { msn: 3, program_time_ms: 0, discontinuity: true, init_id: 3 });
-        assert!(s.render_live(Skip::No).contains("#EXT-X-DISCONTINUITY-SEQUENCE:2\n"));
+        assert!(text(&s, PlaylistView::Live(Skip::No)).contains("#EXT-X-DISCONTINUITY-SEQUENCE:2\n"));
     }
 
     #[test]
@@ -466,7 +462,7 @@ mod tests {
         let s = stream();
         let resume = s.restore(&[segment(7, false, 1), ReplayEntry::Ended]).unwrap();
         assert!(resume.ended);
-        assert!(s.render_replay().ends_with("#EXT-X-ENDLIST\n"));
+        assert!(text(&s, PlaylistView::Replay).ends_with("#EXT-X-ENDLIST\n"));
         assert_eq!(stream().restore(&[ReplayEntry::Ended]), None);
     }
 }

@@ -114,3 +114,46 @@ def run_node_benchmark(script, runs, duration, extra_timeout=240):
         finally:
             server.stop()
     return results
+
+
+def raise_fd_limit(needed):
+    """Raises this process's open-file limit (its children inherit it) toward `needed`."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        log(f"warning: file descriptor limit {target} < {needed}: the largest runs will fail to connect")
+
+
+def children(pid):
+    """Direct children of a process (nginx's workers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
+
+
+def cpu_of(pids):
+    """CPU seconds of these processes (those that are gone count nothing)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except OSError:
+            pass
+    return total
+
+
+def machine_cpu():
+    """CPU seconds the whole machine spent in user and system mode (all processes)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return sum(int(x) for x in fields[1:4]) / CLK_TCK

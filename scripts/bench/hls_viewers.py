@@ -54,7 +54,6 @@ Run: .venv/bin/python scripts/bench/hls_viewers.py   (after scripts/setup.sh; ne
 import json
 import os
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -64,7 +63,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CLK_TCK, ROOT, TARGET, Server, build, cpu_seconds, ffmpeg, log, median  # noqa: E402
+from common import ROOT, TARGET, Server, build, children, cpu_of, ffmpeg, log, machine_cpu, median, raise_fd_limit  # noqa: E402
 
 COUNTS = [int(n) for n in os.environ.get("COUNTS", "1000,5000,10000").split(",") if n]
 RUNS = int(os.environ.get("RUNS", "3"))
@@ -83,13 +82,6 @@ def ramp(viewers):
     return min(10.0, 5.0 + viewers / 2000)
 
 
-def raise_fd_limit(needed):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target < needed:
-        log(f"warning: file descriptor limit {target} < {needed}: the largest runs will fail to connect")
 
 
 def free_port():
@@ -98,28 +90,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def children(pid):
-    """Direct children of a process (nginx's workers)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                pass
-    return found
 
 
-def cpu_of(pids):
-    total = 0.0
-    for pid in pids:
-        try:
-            total += cpu_seconds(pid)
-        except OSError:
-            pass
-    return total
 
 
 class Nginx:
@@ -254,11 +226,6 @@ def wait_live(server, room, headers=None):
     server.wait("the program's live playlist", ready, 60)
 
 
-def machine_cpu():
-    """CPU seconds the whole machine spent in user and system mode (all processes)."""
-    with open("/proc/stat") as f:
-        fields = f.readline().split()
-    return sum(int(x) for x in fields[1:4]) / CLK_TCK
 
 
 def wait_quiet(what):

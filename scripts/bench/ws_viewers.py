@@ -35,7 +35,6 @@ Run: python3 scripts/bench/ws_viewers.py   [COUNTS=1000,5000,10000] [RUNS=3] [SK
 """
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -44,7 +43,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CLK_TCK, ROOT, TARGET, Server, cpu_seconds, log, median  # noqa: E402
+from common import ROOT, TARGET, Server, cpu_of, children, log, machine_cpu, median, raise_fd_limit  # noqa: E402
 
 COUNTS = [int(n) for n in os.environ.get("COUNTS", "1000,5000,10000").split(",") if n]
 RUNS = int(os.environ.get("RUNS", "3"))
@@ -72,42 +71,12 @@ def build():
         subprocess.run(["cargo", "build", "--release", "--workspace"] + what, cwd=ROOT, env=env, check=True)
 
 
-def raise_fd_limit(needed):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target < needed:
-        log(f"warning: file descriptor limit {target} < {needed}: the largest runs will fail to connect")
 
 
-def children(pid):
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                pass
-    return found
 
 
-def cpu_of(pids):
-    total = 0.0
-    for pid in pids:
-        try:
-            total += cpu_seconds(pid)
-        except OSError:
-            pass
-    return total
 
 
-def machine_cpu():
-    with open("/proc/stat") as f:
-        fields = f.readline().split()
-    return sum(int(x) for x in fields[1:4]) / CLK_TCK
 
 
 def rss_mb(pid):

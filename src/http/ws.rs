@@ -156,7 +156,7 @@ type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
 /// Sends one text message; `false` if the client is gone or took longer than `timeout`.
 async fn send(sink: &mut Sink, text: Utf8Bytes, timeout: std::time::Duration) -> bool {
-    matches!(tokio::time::timeout(timeout, sink.send(Message::Text(text))).await, Ok(Ok(())))
+    send_batch(sink, vec![text], timeout).await
 }
 
 /// Sends queued messages with one flush; `false` if the client is gone or took longer than
@@ -252,9 +252,9 @@ impl Client {
                         let mut stop = None;
                         let mut next = Some(first);
                         while let Some(outgoing) = next.take() {
-                            if outgoing.seq.is_none_or(|seq| seq > sent) && outgoing.visible_to(&self.actor, token_id) {
+                            if outgoing.seq().is_none_or(|seq| seq > sent) && outgoing.visible_to(&self.actor, token_id) {
                                 batch.push(outgoing.json.clone());
-                                if let Some(seq) = outgoing.seq {
+                                if let Some(seq) = outgoing.seq() {
                                     sent = seq;
                                 }
                                 if outgoing.removes_client(&self.actor, token_id) {
@@ -287,31 +287,37 @@ impl Client {
                 },
             }
         };
-        if let End::Broken(err) = &end {
-            // RFC 6455 §7.4.1: 1009 for a message too big to process, 1002 for the rest.
-            let too_big = std::error::Error::source(err)
-                .and_then(|e| e.downcast_ref::<tungstenite::Error>())
-                .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
-            let (code, reason) = if too_big { (1009, "message too big") } else { (1002, "protocol error") };
-            tracing::debug!(room = %self.hub.room, participant = %self.actor.participant_id, %err, code, "websocket closed");
-            let close = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-            let _ = tokio::time::timeout(timeout, sink.send(Message::Close(Some(close)))).await;
-        }
-        if let End::Removed = end {
-            tracing::info!(room = %self.hub.room, participant = %self.actor.participant_id, "websocket closed: token revoked");
-            let close = CloseFrame { code: CLOSE_REMOVED, reason: Utf8Bytes::from_static("removed") };
-            let _ = tokio::time::timeout(timeout, sink.send(Message::Close(Some(close)))).await;
-        }
-        if let End::TooSlow = end {
-            self.metrics.resyncs.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(room = %self.hub.room, participant = %self.actor.participant_id, seq = sent, "websocket client too slow: resync");
-            let notice = json!({"type": "resync", "reason": "too_slow", "seq": sent}).to_string();
-            if send(&mut sink, Utf8Bytes::from(notice), timeout).await {
-                let close = CloseFrame { code: CLOSE_RESYNC, reason: Utf8Bytes::from_static("resync") };
-                let _ = tokio::time::timeout(self.delivery.send_timeout, sink.send(Message::Close(Some(close)))).await;
-            } else {
-                self.metrics.cut_off.fetch_add(1, Ordering::Relaxed);
+        // How the connection closes (RFC 6455 §7.4), after what the client must be told.
+        let close: Option<(u16, &'static str)> = match end {
+            End::Gone => None,
+            End::Broken(err) => {
+                // §7.4.1: 1009 for a message too big to process, 1002 for the rest.
+                let too_big = std::error::Error::source(&err)
+                    .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+                    .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+                let (code, reason) = if too_big { (1009, "message too big") } else { (1002, "protocol error") };
+                tracing::debug!(room = %self.hub.room, participant = %self.actor.participant_id, %err, code, "websocket closed");
+                Some((code, reason))
             }
+            End::Removed => {
+                tracing::info!(room = %self.hub.room, participant = %self.actor.participant_id, "websocket closed: token revoked");
+                Some((CLOSE_REMOVED, "removed"))
+            }
+            End::TooSlow => {
+                self.metrics.resyncs.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(room = %self.hub.room, participant = %self.actor.participant_id, seq = sent, "websocket client too slow: resync");
+                let notice = json!({"type": "resync", "reason": "too_slow", "seq": sent}).to_string();
+                if send(&mut sink, Utf8Bytes::from(notice), timeout).await {
+                    Some((CLOSE_RESYNC, "resync"))
+                } else {
+                    self.metrics.cut_off.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            }
+        };
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+            let _ = tokio::time::timeout(timeout, sink.send(Message::Close(Some(frame)))).await;
         }
     }
 

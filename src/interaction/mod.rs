@@ -25,8 +25,8 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::broadcast;
 use townhall_interaction::{
-    Actor, ChatPage, Event, EventKind, EventStore, Handled, InteractionConfig, InteractionError, LiveEdge, PollResults,
-    ProgramTime, Request, Role, RoomInteraction, Snapshot, SqliteStore, stamp,
+    Actor, ChatPage, Command, Event, EventKind, EventStore, Handled, InteractionConfig, InteractionError, LiveEdge,
+    PollResults, ProgramTime, Request, Role, RoomInteraction, Snapshot, SqliteStore, stamp,
 };
 use townhall_origin::HlsStream;
 
@@ -47,17 +47,26 @@ pub struct DeliverySettings {
     pub results_interval: Duration,
 }
 
-/// What a room's clients receive: an event of the log (`seq`), or a message that is not in it
-/// (`poll_results`; `removed`, for the clients it disconnects), serialized once for every client.
+/// What a room's clients receive: an event of the log, or a message that is not in it
+/// (`poll_results`, a moderation notice, a stage invitation, `removed`), serialized once for
+/// every client.
 #[derive(Debug)]
 pub struct Outgoing {
-    pub seq: Option<u64>,
-    pub event: Option<Event>,
     pub json: Utf8Bytes,
-    /// The connections this message closes (and is for).
-    pub removes: Option<Removal>,
-    /// The only participant this message is for (a stage invitation).
-    pub for_participant: Option<String>,
+    pub target: Target,
+}
+
+/// Who an [`Outgoing`] is for.
+#[derive(Debug)]
+pub enum Target {
+    /// An event of the log: whoever may see it ([`Event::visible_to_participant`]).
+    Event(Event),
+    /// Every client of the room.
+    Everyone,
+    /// One participant (a stage invitation).
+    Participant(String),
+    /// The connections a revocation closes: they get this, then the close.
+    Close(Removal),
 }
 
 /// Whose connections a revocation closes.
@@ -70,23 +79,34 @@ pub enum Removal {
 }
 
 impl Outgoing {
-    /// Whether the participant may receive it ([`Event::visible_to_participant`]).
+    fn new(target: Target, json: impl Into<String>) -> Arc<Self> {
+        Arc::new(Self { json: Utf8Bytes::from(json.into()), target })
+    }
+
+    /// The seq of the event it carries, if it is one.
+    pub fn seq(&self) -> Option<u64> {
+        match &self.target {
+            Target::Event(event) => Some(event.seq),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection of `actor` made with `token_id` receives it.
     pub fn visible_to(&self, actor: &Actor, token_id: Option<&str>) -> bool {
-        match (&self.removes, &self.for_participant) {
-            (Some(_), _) => self.removes_client(actor, token_id),
-            (None, Some(participant)) => *participant == actor.participant_id,
-            (None, None) => {
-                self.event.as_ref().is_none_or(|e| e.visible_to_participant(actor.role, &actor.participant_id))
-            }
+        match &self.target {
+            Target::Event(event) => event.visible_to_participant(actor.role, &actor.participant_id),
+            Target::Everyone => true,
+            Target::Participant(participant) => *participant == actor.participant_id,
+            Target::Close(_) => self.removes_client(actor, token_id),
         }
     }
 
     /// Whether this message closes the connection of `actor` made with `token_id`.
     pub fn removes_client(&self, actor: &Actor, token_id: Option<&str>) -> bool {
-        match &self.removes {
-            Some(Removal::Participant(p)) => *p == actor.participant_id,
-            Some(Removal::Token(jti)) => token_id == Some(jti.as_str()),
-            None => false,
+        match &self.target {
+            Target::Close(Removal::Participant(p)) => *p == actor.participant_id,
+            Target::Close(Removal::Token(jti)) => token_id == Some(jti.as_str()),
+            _ => false,
         }
     }
 }
@@ -153,13 +173,7 @@ impl Interaction {
         message: &serde_json::Value,
     ) -> Result<(), InteractionError> {
         let hub = self.hub(room, hls)?;
-        hub.send_all(Outgoing {
-            seq: None,
-            event: None,
-            json: Utf8Bytes::from(message.to_string()),
-            removes: None,
-            for_participant: None,
-        });
+        hub.send_all(Outgoing::new(Target::Everyone, message.to_string()));
         Ok(())
     }
 
@@ -167,13 +181,7 @@ impl Interaction {
     pub fn remove(&self, room: &str, removal: Removal) {
         if let Some(hub) = self.hubs.lock().unwrap_or_else(|e| e.into_inner()).get(room) {
             let json = serde_json::json!({"type": "removed", "reason": "revoked"}).to_string();
-            hub.send_all(Outgoing {
-                seq: None,
-                event: None,
-                json: Utf8Bytes::from(json),
-                removes: Some(removal),
-                for_participant: None,
-            });
+            hub.send_all(Outgoing::new(Target::Close(removal), json));
         }
     }
 
@@ -262,8 +270,12 @@ impl RoomHub {
         let mut state = self.state();
         // The name of a participant invited to the stage, from the hand queue, before the
         // invitation takes them out of it.
-        let invited_name: HashMap<String, String> =
-            state.core.hands().iter().map(|h| (h.participant_id.clone(), h.name.clone())).collect();
+        let invited_name = match &request.command {
+            Command::HandInvite { participant } => {
+                state.core.hands().iter().find(|h| h.participant_id == *participant).map(|h| h.name.clone())
+            }
+            _ => None,
+        };
         let handled = state.core.handle(actor, request, now, at)?;
         if handled.replayed || handled.events.is_empty() {
             return Ok(handled);
@@ -295,17 +307,10 @@ impl RoomHub {
             }
             tracing::debug!(room = %self.room, seq = event.seq, kind = event.kind.type_name(), "interaction event");
             if let EventKind::HandInvited { participant } = &event.kind {
-                let name = invited_name.get(participant).cloned().unwrap_or_else(|| participant.clone());
-                self.send_invitation(participant, &name);
+                self.send_invitation(participant, invited_name.as_deref().unwrap_or(participant));
             }
             // Sent under the state's lock: every client sees events in seq order.
-            let outgoing = Arc::new(Outgoing {
-                seq: Some(event.seq),
-                event: Some(event.clone()),
-                json: Utf8Bytes::from(json),
-                removes: None,
-                for_participant: None,
-            });
+            let outgoing = Outgoing::new(Target::Event(event.clone()), json);
             if reaches_attendees_by_channel(event) {
                 let _ = self.sender.send(outgoing.clone());
             }
@@ -336,18 +341,11 @@ impl RoomHub {
             "jti": claims.jti,
             "expires_at": claims.exp,
         });
-        let _ = self.sender.send(Arc::new(Outgoing {
-            seq: None,
-            event: None,
-            json: Utf8Bytes::from(json.to_string()),
-            removes: None,
-            for_participant: Some(participant.to_owned()),
-        }));
+        let _ = self.sender.send(Outgoing::new(Target::Participant(participant.to_owned()), json.to_string()));
     }
 
     /// Sends to every client (moderators and attendees).
-    fn send_all(&self, outgoing: Outgoing) {
-        let outgoing = Arc::new(outgoing);
+    fn send_all(&self, outgoing: Arc<Outgoing>) {
         let _ = self.moderators.send(outgoing.clone());
         let _ = self.sender.send(outgoing);
     }
@@ -408,13 +406,7 @@ impl RoomHub {
             };
             let message = PollResultsMessage { kind: "poll_results", at, results };
             let json = serde_json::to_string(&message).unwrap_or_default();
-            self.send_all(Outgoing {
-                seq: None,
-                event: None,
-                json: Utf8Bytes::from(json),
-                removes: None,
-                for_participant: None,
-            });
+            self.send_all(Outgoing::new(Target::Everyone, json));
         }
     }
 }
