@@ -5,6 +5,7 @@ mod access;
 mod config;
 mod http;
 mod interaction;
+mod lifecycle;
 mod presence;
 mod program;
 mod recordings;
@@ -12,6 +13,7 @@ mod retention;
 mod rooms;
 mod tls;
 mod tokens;
+mod waiting_room;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -232,7 +234,10 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         if let Err(err) = state.interaction.hub(&room.record.id, &room.hls) {
             tracing::error!(room = %room.record.id, %err, "the room's interaction log could not be restored");
         }
-        state.start_program(&room, resume);
+        // A room that never went live has no program yet; going live starts it.
+        if room.phase().broadcasts() {
+            state.start_program(&room, resume);
+        }
     }
     let retention_days = state.config.hls.replay_retention_days;
     if retention_days > 0 && state.config.hls.enabled {

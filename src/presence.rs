@@ -21,6 +21,11 @@ impl Presence {
         *count == 1
     }
 
+    /// Distinct participants connected to `room` now.
+    pub fn count(&self, room: &str) -> usize {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner()).keys().filter(|(r, _)| r == room).count()
+    }
+
     /// A connection closed; `true` if it was the participant's last in the room.
     pub fn leave(&self, room: &str, participant: &str) -> bool {
         let mut map = self.connections.lock().unwrap_or_else(|e| e.into_inner());

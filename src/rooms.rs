@@ -1,6 +1,7 @@
 //! Rooms and their tokens: the one place a room's state lives, persisted as JSON under the
 //! data directory (written to a temporary file, then renamed, so a crash never leaves half a
-//! file).
+//! file). A room's identity (id, name, keys) never changes; its [`RoomState`] (lifecycle
+//! phase, waiting room) changes through [`Rooms::update`], which saves before it returns.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use townhall_ingest::{Stage, StageLimits};
 use townhall_origin::{HlsStream, StreamLimits};
 
+use crate::lifecycle::Phase;
 use crate::recordings::RecordingStore;
+use crate::waiting_room::WaitingRoom;
 
 /// What is stored of a room.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -27,10 +30,56 @@ pub struct RoomRecord {
     pub created_at: u64,
 }
 
+/// What changes of a room, stored with its record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomState {
+    /// Where the webinar is in its lifecycle. Rooms stored before phases existed were live.
+    #[serde(default = "live")]
+    pub phase: Phase,
+    /// Attendees wait until the host lets them in, even once live.
+    #[serde(default)]
+    pub waiting_room: bool,
+    /// Attendees the host let in (participant ids).
+    #[serde(default)]
+    pub admitted: std::collections::BTreeSet<String>,
+    /// When the room went live and ended (Unix s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
+}
+
+fn live() -> Phase {
+    Phase::Live
+}
+
+impl RoomState {
+    pub fn new(phase: Phase, waiting_room: bool) -> Self {
+        Self { phase, waiting_room, admitted: Default::default(), live_at: None, ended_at: None }
+    }
+}
+
+/// A room as stored in `rooms.json`.
+#[derive(Serialize, Deserialize)]
+struct StoredRoom {
+    #[serde(flatten)]
+    record: RoomRecord,
+    #[serde(flatten)]
+    state: RoomState,
+}
+
 /// A live room: its record, its stage and its program as the origin serves it.
 #[derive(Debug)]
 pub struct Room {
     pub record: RoomRecord,
+    /// Its phase and waiting room; changed through [`Rooms::update`].
+    state: Mutex<RoomState>,
+    /// Who waits to be let in (not stored), and a counter bumped at every change of the room's
+    /// state or of its waiting room, which waiting connections watch.
+    pub waiting: Mutex<WaitingRoom>,
+    pub changed: tokio::sync::watch::Sender<u64>,
+    /// A waiting list is about to be sent to the moderators ([`crate::http::ws_waiting`]).
+    pub waiting_list_due: std::sync::atomic::AtomicBool,
     pub stage: Arc<Stage>,
     pub hls: Arc<HlsStream>,
     /// The host's recordings of the program, kept beside its replay.
@@ -45,6 +94,24 @@ pub enum RoomError {
     InvalidId(String),
     #[error("saving rooms: {0}")]
     Io(#[from] std::io::Error),
+    #[error("no room {0:?}")]
+    Unknown(String),
+}
+
+impl Room {
+    /// Its state now.
+    pub fn state(&self) -> RoomState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).phase
+    }
+
+    /// Tells the room's waiting connections to look again.
+    pub fn notify_changed(&self) {
+        self.changed.send_modify(|n| *n += 1);
+    }
 }
 
 /// The registry of rooms.
@@ -70,7 +137,7 @@ impl Rooms {
     pub fn open(data_dir: &Path, limits: StageLimits, hls_limits: StreamLimits) -> anyhow::Result<Self> {
         let hls_dir = data_dir.join("hls");
         let path = data_dir.join("rooms.json");
-        let records: Vec<RoomRecord> = match std::fs::read(&path) {
+        let records: Vec<StoredRoom> = match std::fs::read(&path) {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{} is corrupt: {e}", path.display()))?
             }
@@ -79,7 +146,12 @@ impl Rooms {
         };
         let rooms = records
             .into_iter()
-            .map(|record| (record.id.clone(), Arc::new(new_room(record, limits, hls_limits, &hls_dir))))
+            .map(|stored| {
+                (
+                    stored.record.id.clone(),
+                    Arc::new(new_room(stored.record, stored.state, limits, hls_limits, &hls_dir)),
+                )
+            })
             .collect();
         Ok(Self { path, hls_dir, limits, hls_limits, rooms: Mutex::new(rooms) })
     }
@@ -101,7 +173,7 @@ impl Rooms {
     }
 
     /// Creates a room with fresh tokens.
-    pub fn create(&self, id: Option<String>, name: Option<String>) -> Result<Arc<Room>, RoomError> {
+    pub fn create(&self, id: Option<String>, name: Option<String>, state: RoomState) -> Result<Arc<Room>, RoomError> {
         let mut rooms = self.lock();
         let id = match id {
             Some(id) if !is_valid_name(&id) => return Err(RoomError::InvalidId(id)),
@@ -124,7 +196,7 @@ impl Rooms {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
         };
-        let room = Arc::new(new_room(record, self.limits, self.hls_limits, &self.hls_dir));
+        let room = Arc::new(new_room(record, state, self.limits, self.hls_limits, &self.hls_dir));
         rooms.insert(id.clone(), room.clone());
         if let Err(e) = self.save(&rooms) {
             rooms.remove(&id);
@@ -146,20 +218,53 @@ impl Rooms {
         Ok(Some(room))
     }
 
+    /// Changes a room's state with `change` and saves it; on a failed save the change is
+    /// undone. Returns what `change` returned.
+    pub fn update<T>(&self, id: &str, change: impl FnOnce(&mut RoomState) -> T) -> Result<T, RoomError> {
+        let rooms = self.lock();
+        let room = rooms.get(id).ok_or_else(|| RoomError::Unknown(id.to_owned()))?;
+        let before = room.state();
+        let result = change(&mut room.state.lock().unwrap_or_else(|e| e.into_inner()));
+        if room.state() != before
+            && let Err(e) = self.save(&rooms)
+        {
+            *room.state.lock().unwrap_or_else(|e| e.into_inner()) = before;
+            return Err(e);
+        }
+        room.notify_changed();
+        Ok(result)
+    }
+
     fn save(&self, rooms: &BTreeMap<String, Arc<Room>>) -> Result<(), RoomError> {
-        let records: Vec<&RoomRecord> = rooms.values().map(|r| &r.record).collect();
+        let records: Vec<StoredRoom> =
+            rooms.values().map(|r| StoredRoom { record: r.record.clone(), state: r.state() }).collect();
         let json = serde_json::to_vec_pretty(&records).map_err(std::io::Error::other)?;
         write_atomically(&self.path, &json)?;
         Ok(())
     }
 }
 
-fn new_room(record: RoomRecord, limits: StageLimits, hls_limits: StreamLimits, hls_dir: &Path) -> Room {
+fn new_room(
+    record: RoomRecord,
+    state: RoomState,
+    limits: StageLimits,
+    hls_limits: StreamLimits,
+    hls_dir: &Path,
+) -> Room {
     let stage = Stage::new(record.id.clone(), limits);
     let dir = hls_dir.join(&record.id);
     let recordings = RecordingStore::open(&dir);
     let hls = Arc::new(HlsStream::new(record.id.clone(), hls_limits, Some(dir)));
-    Room { record, stage, hls, recordings }
+    Room {
+        record,
+        state: Mutex::new(state),
+        waiting: Mutex::default(),
+        changed: tokio::sync::watch::Sender::new(0),
+        waiting_list_due: Default::default(),
+        stage,
+        hls,
+        recordings,
+    }
 }
 
 pub use townhall_origin::object_store::write_atomically;
@@ -181,15 +286,27 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("townhall-rooms-{}", random_token(8)));
         std::fs::create_dir_all(&dir).unwrap();
         let rooms = Rooms::open(&dir, limits(), hls()).unwrap();
-        let a = rooms.create(Some("town-hall_1".into()), Some("Town hall".into())).unwrap();
-        let b = rooms.create(None, None).unwrap();
+        let state = || RoomState::new(Phase::Scheduled, true);
+        let a = rooms.create(Some("town-hall_1".into()), Some("Town hall".into()), state()).unwrap();
+        let b = rooms.create(None, None, state()).unwrap();
         assert_eq!(b.record.id.len(), 10);
-        assert!(matches!(rooms.create(Some("town-hall_1".into()), None), Err(RoomError::Taken(_))));
-        assert!(matches!(rooms.create(Some("../x".into()), None), Err(RoomError::InvalidId(_))));
+        assert!(matches!(rooms.create(Some("town-hall_1".into()), None, state()), Err(RoomError::Taken(_))));
+        assert!(matches!(rooms.create(Some("../x".into()), None, state()), Err(RoomError::InvalidId(_))));
         assert!(rooms.delete(&b.record.id).unwrap().is_some());
+        rooms.update("town-hall_1", |s| s.phase = Phase::Live).unwrap();
+        assert!(matches!(rooms.update("nope", |_| ()), Err(RoomError::Unknown(_))));
         let reopened = Rooms::open(&dir, limits(), hls()).unwrap();
         assert_eq!(reopened.len(), 1);
-        assert_eq!(reopened.get("town-hall_1").unwrap().record, a.record);
+        let a2 = reopened.get("town-hall_1").unwrap();
+        assert_eq!(a2.record, a.record);
+        assert_eq!(a2.state(), RoomState { phase: Phase::Live, ..state() });
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn rooms_stored_before_phases_were_live() {
+        let json = r#"{"id":"r","name":"R","publish_token":"p","host_token":"h","created_at":1}"#;
+        let stored: StoredRoom = serde_json::from_str(json).unwrap();
+        assert_eq!(stored.state, RoomState::new(Phase::Live, false));
     }
 }

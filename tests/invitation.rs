@@ -10,17 +10,7 @@ use std::time::Duration;
 use common::ws::{Read, WsClient};
 use common::{Room, Server, ffmpeg_publish};
 
-use serde_json::{Value, json};
-
-async fn next_of(client: &mut WsClient, kind: &str) -> Value {
-    loop {
-        match client.read(Duration::from_secs(30)).await {
-            Read::Json(message) if message["type"] == kind => return message,
-            Read::Json(message) => client.pending.push_back(message),
-            Read::Closed(code) => panic!("closed ({code:?}) before {kind}"),
-        }
-    }
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invited_attendee_publishes_to_the_stage_and_is_taken_off() {
@@ -35,7 +25,7 @@ async fn an_invited_attendee_publishes_to_the_stage_and_is_taken_off() {
     assert_eq!(raised["type"], "ack", "{raised}");
     let invited = host.command(json!({"type": "hand_invite", "participant": ada_id})).await;
     assert_eq!(invited["type"], "ack", "{invited}");
-    let invitation = next_of(&mut ada, "stage_invitation").await;
+    let invitation = ada.next_of("stage_invitation").await;
     assert_eq!(invitation["presenter"], ada_id.as_str());
     let token = invitation["token"].as_str().unwrap().to_owned();
     // Nobody else gets it: Bob's next message is the chat line below, not an invitation.

@@ -9,13 +9,15 @@
 //   sent while the socket is down waits and goes out after the reconnect with the same nonce:
 //   the server handles a nonce once, so a resend after a drop is harmless.
 //
-// Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok).
+// Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok),
+// onWaiting(waiting) while the waiting room holds this attendee, onNotice(message) for any other
+// message that is not an event of the log (phase, waiting_list, moderation notices).
 
 const storageKey = (room) => `townhall.identity.${room}`;
 
 export class RoomSocket {
-  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus } = {}) {
-    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus });
+  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus, onWaiting, onNotice } = {}) {
+    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus, onWaiting, onNotice });
     this.fixedToken = token;
     this.name = name;
     this.lastSeq = null; // null: never welcomed (ask for a snapshot)
@@ -48,7 +50,7 @@ export class RoomSocket {
       this.ws = null;
       // A refused upgrade closes with 1006 before any welcome: a stored token of another
       // server (or a wiped data dir) is dropped, and the next attempt joins anew.
-      if (!ws.welcomed && !this.fixedToken && token) {
+      if (!ws.welcomed && !ws.waited && !this.fixedToken && token) {
         try { localStorage.removeItem(storageKey(this.room)); } catch { /* private mode */ }
       }
       this.onStatus?.(e.code === 4000 ? 'Catching up…' : 'Reconnecting…', false);
@@ -66,15 +68,19 @@ export class RoomSocket {
     switch (m.type) {
       case 'welcome':
         this.ws.welcomed = true;
-        this.backoff = 500;
-        this.participant = m.participant;
-        if (m.token && !this.fixedToken) {
-          try { localStorage.setItem(storageKey(this.room), m.token); } catch { /* private mode */ }
-        }
+        this.remember(m);
         this.lastSeq = m.seq;
         this.onWelcome?.(m);
         this.onStatus?.('Connected', true);
         this.flush();
+        break;
+      case 'waiting':
+        // Held in the waiting room: the identity is kept (the same participant waits again
+        // after a reconnect); `welcome` follows when the host lets it in.
+        this.ws.waited = true;
+        this.remember(m);
+        this.onWaiting?.(m);
+        this.onStatus?.('Waiting room', true);
         break;
       case 'ack':
       case 'error': {
@@ -102,7 +108,18 @@ export class RoomSocket {
         if (typeof m.seq === 'number') {
           this.lastSeq = Math.max(this.lastSeq ?? 0, m.seq);
           this.onEvent?.(m);
+        } else {
+          this.onNotice?.(m);
         }
+    }
+  }
+
+  // The server accepted the connection (welcome or waiting): who this is, kept for reconnects.
+  remember(m) {
+    this.backoff = 500;
+    this.participant = m.participant;
+    if (m.token && !this.fixedToken) {
+      try { localStorage.setItem(storageKey(this.room), m.token); } catch { /* private mode */ }
     }
   }
 

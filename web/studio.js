@@ -9,6 +9,7 @@ import { play } from './whip.js';
 import { RoomState } from './room-state.js';
 import { RoomSocket } from './room-socket.js';
 import { chatPanel, qaPanel, results, reporter, h } from './panels.js';
+import { eventPanel } from './lifecycle.js';
 
 const $ = (id) => document.getElementById(id);
 const room = document.body.dataset.room;
@@ -118,15 +119,6 @@ function stageList() {
   const el = h('section', { class: 'card', id: 'stage-list' }, h('h2', {}, 'On stage'), list);
   let presenters = [];
   let program = null;
-  const api = async (method, path, body) => {
-    const r = await fetch(`/api/rooms/${room}${path}`, {
-      method,
-      headers: { Authorization: `Bearer ${socket.token}`, 'Content-Type': 'application/json' },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (!r.ok) throw new Error((await r.json().catch(() => ({}))).detail || `${method} ${path}: ${r.status}`);
-    return r.status === 204 ? null : r.json();
-  };
   const refresh = async () => {
     if (!socket) return;
     try {
@@ -184,7 +176,20 @@ async function loadEarlier() {
   if (r.ok) { state.addHistory(await r.json()); render(); }
 }
 
+// Calls the room's REST API with the host's token.
+async function api(method, path, body) {
+  const r = await fetch(`/api/rooms/${room}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${socket.token}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).detail || `${method} ${path}: ${r.status}`);
+  return r.status === 204 ? null : r.json();
+}
+
+const lifecycle = eventPanel({ api, report });
 const panels = [
+  lifecycle,
   stageList(),
   qaPanel({ state, send, report, moderator: true }),
   pollBuilder(),
@@ -194,7 +199,7 @@ const panels = [
 ];
 // Q&A, polls and chat beside the stage; hands, chapters and the export under it.
 $('panels').append(errorLine, ...panels.filter((p) => ['qa', 'polls', 'chat'].includes(p.el.id)).map((p) => p.el));
-$('stage-panels').append(...panels.filter((p) => ['stage-list', 'hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
+$('stage-panels').append(...panels.filter((p) => ['event', 'stage-list', 'hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
 function render() { for (const p of panels) p.render(); }
 render();
 
@@ -214,8 +219,10 @@ function connect(token) {
       }
       if (w.snapshot) state.applySnapshot(w.snapshot);
       window.townhallStudio.connected = true;
+      lifecycle.refresh();
       render();
     },
+    onNotice(m) { lifecycle.notice(m); },
     onEvent(e) {
       state.apply(e);
       render();

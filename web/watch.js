@@ -18,6 +18,7 @@ import { Timeline } from './timeline.js';
 import { DateRangeSource, EmsgSource } from './inband.js';
 import { chatPanel, qaPanel, pollPanel, handPanel, reporter, h } from './panels.js';
 import { chapterBar, loadReplay } from './replay.js';
+import { waitingScreen } from './lifecycle.js';
 
 const $ = (id) => document.getElementById(id);
 const room = document.body.dataset.room;
@@ -105,11 +106,27 @@ function snapshotKeys(s) {
   return keys;
 }
 
+// The player starts once the room lets this attendee in (the first `welcome`).
+const waitingRoom = waitingScreen($('waiting'));
+let letIn;
+const admitted = new Promise((resolve) => { letIn = resolve; });
 function connectSocket() {
   socket = new RoomSocket(room, {
     name: params.get('name'),
     onStatus: (text, ok) => { $('connection').textContent = text; $('connection').className = ok ? 'ok' : 'muted'; },
+    onWaiting(w) {
+      window.townhallInteraction.waiting = w.reason;
+      $('watch-layout').hidden = true;
+      waitingRoom.show(w);
+    },
+    onNotice(m) {
+      if (m.type === 'phase' && m.phase === 'ended') $('status').textContent = 'The event has ended.';
+    },
     onWelcome(w) {
+      window.townhallInteraction.waiting = null;
+      waitingRoom.hide();
+      $('watch-layout').hidden = false;
+      letIn();
       state.me = w.participant;
       if (uses('ws') && w.snapshot && !replay) {
         state.applySnapshot(w.snapshot);
@@ -200,6 +217,7 @@ if (replay) {
   $('connection').textContent = 'Replay';
 } else {
   connectSocket();
+  await admitted;
 }
 await waitForProgram();
 startPlayer();

@@ -12,7 +12,8 @@ use super::SharedState;
 use super::auth;
 use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
-use crate::rooms::{Room, RoomError};
+use crate::lifecycle::Phase;
+use crate::rooms::{Room, RoomError, RoomState};
 use crate::webhooks::EventType;
 use townhall_origin::object_store::{DiskSink, ObjectSink};
 
@@ -23,6 +24,13 @@ pub struct CreateRoom {
     pub id: Option<String>,
     /// Display name; the id when absent.
     pub name: Option<String>,
+    /// Where the webinar starts: `scheduled` (attendees wait, nothing is broadcast until the
+    /// host goes live), `green_room` (presenters on stage, nothing broadcast) or `live` (the
+    /// program runs at once: an ad-hoc room). Default `live`.
+    pub phase: Option<Phase>,
+    /// Attendees wait until the host lets them in, even once live. Default false.
+    #[serde(default)]
+    pub waiting_room: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,6 +59,14 @@ pub struct RoomView {
     pub replay_url: String,
     pub program: Option<String>,
     pub presenters: Vec<PresenterView>,
+    /// `scheduled`, `green_room`, `live` or `ended` (crate::lifecycle).
+    pub phase: Phase,
+    /// Attendees are let in by hand.
+    pub waiting_room: bool,
+    /// How many attendees wait to be let in.
+    pub waiting: usize,
+    /// Distinct participants connected to the room's WebSocket now.
+    pub participants: usize,
 }
 
 /// The base URL for links: `server.public_url`, else the request's Host.
@@ -72,9 +88,10 @@ pub fn base_url(state: &SharedState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-fn view(room: &Room, base: &str, with_tokens: bool, with_host_token: bool) -> RoomView {
+pub(super) fn view(state: &SharedState, room: &Room, base: &str, with_tokens: bool, with_host_token: bool) -> RoomView {
     let id = &room.record.id;
     let stage = &room.stage;
+    let room_state = room.state();
     RoomView {
         id: id.clone(),
         name: room.record.name.clone(),
@@ -94,6 +111,10 @@ fn view(room: &Room, base: &str, with_tokens: bool, with_host_token: bool) -> Ro
             .into_iter()
             .map(|f| PresenterView { name: f.presenter.clone(), live: true, muted: f.is_audio_muted() })
             .collect(),
+        phase: room_state.phase,
+        waiting_room: room_state.waiting_room,
+        waiting: room.waiting.lock().unwrap_or_else(|e| e.into_inner()).count(),
+        participants: state.presence.count(id),
     }
 }
 
@@ -101,7 +122,7 @@ pub(super) fn room_or_404(state: &SharedState, id: &str) -> ApiResult<std::sync:
     state.rooms.get(id).ok_or_else(|| Problem::not_found("unknown_room", format!("no room {id:?}")))
 }
 
-fn is_admin(state: &SharedState, headers: &HeaderMap) -> bool {
+pub(super) fn is_admin(state: &SharedState, headers: &HeaderMap) -> bool {
     auth::bearer(headers).is_some_and(|t| auth::constant_time_eq(t, &state.admin_token))
 }
 
@@ -126,25 +147,36 @@ pub async fn create_room(State(state): State<SharedState>, headers: HeaderMap, b
         serde_json::from_slice(&bytes)
             .map_err(|e| Problem::bad_request("malformed_json", format!("invalid room JSON: {e}")))?
     };
-    let room = state.rooms.create(request.id, request.name).map_err(|e| match e {
+    let phase = request.phase.unwrap_or(Phase::Live);
+    if phase == Phase::Ended {
+        return Err(Problem::bad_request("bad_phase", "a room starts scheduled, green_room or live"));
+    }
+    let mut initial = RoomState::new(phase, request.waiting_room);
+    initial.live_at = (phase == Phase::Live).then(crate::access::unix_now_s);
+    let room = state.rooms.create(request.id, request.name, initial).map_err(|e| match e {
         RoomError::Taken(_) => Problem::new(StatusCode::CONFLICT, "room_exists", e.to_string()),
         RoomError::InvalidId(_) => Problem::bad_request("invalid_room_id", e.to_string()),
-        RoomError::Io(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+        RoomError::Io(_) | RoomError::Unknown(_) => {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
+        }
     })?;
-    state.start_program(&room, None);
+    if phase.broadcasts() {
+        state.start_program(&room, None);
+    }
     tracing::info!(room = %room.record.id, "room created");
     let data = json!({ "room": room.record.id, "name": room.record.name });
     state.webhooks.emit(EventType::RoomCreated, data);
     let base = base_url(&state, &headers);
     let location = format!("/api/rooms/{}", room.record.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(view(&room, &base, true, true))).into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(view(&state, &room, &base, true, true)))
+        .into_response())
 }
 
 /// `GET /api/rooms` (admin).
 pub async fn list_rooms(State(state): State<SharedState>, headers: HeaderMap) -> ApiResult<Json<Vec<RoomView>>> {
     auth::require(&headers, &[&state.admin_token], "admin token")?;
     let base = base_url(&state, &headers);
-    Ok(Json(state.rooms.list().iter().map(|r| view(r, &base, true, true)).collect()))
+    Ok(Json(state.rooms.list().iter().map(|r| view(&state, r, &base, true, true)).collect()))
 }
 
 /// `GET /api/rooms/{room}` (admin or the room's host token).
@@ -155,7 +187,7 @@ pub async fn get_room(
 ) -> ApiResult<Json<RoomView>> {
     let room = room_or_404(&state, &id)?;
     let admin = auth::require_host(&state, &room, &headers)?.admin;
-    Ok(Json(view(&room, &base_url(&state, &headers), true, admin)))
+    Ok(Json(view(&state, &room, &base_url(&state, &headers), true, admin)))
 }
 
 /// `DELETE /api/rooms/{room}` (admin): ends every session of the room.
@@ -218,21 +250,5 @@ pub async fn set_program(
         .map_err(|e| Problem::bad_request("malformed_json", format!("expected {{\"publisher\": \"<name>\"}}: {e}")))?;
     room.stage.set_program(&request.publisher)?;
     tracing::info!(room = %id, publisher = %request.publisher, "program switched");
-    Ok(Json(view(&room, &base_url(&state, &headers), true, is_admin(&state, &headers))))
-}
-
-/// `POST /api/rooms/{room}/end` (host or admin): the event ends. Publishers are disconnected,
-/// the live playlist gets ENDLIST and the replay (`replay.m3u8`) becomes VOD.
-pub async fn end_event(
-    State(state): State<SharedState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult<Json<RoomView>> {
-    let room = room_or_404(&state, &id)?;
-    auth::require_host(&state, &room, &headers)?;
-    state.ingest.close_room(&id);
-    state.end_program(&room).await;
-    tracing::info!(room = %id, "event ended");
-    state.webhooks.emit(EventType::RoomEnded, json!({ "room": id }));
-    Ok(Json(view(&room, &base_url(&state, &headers), true, is_admin(&state, &headers))))
+    Ok(Json(view(&state, &room, &base_url(&state, &headers), true, is_admin(&state, &headers))))
 }

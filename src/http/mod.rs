@@ -4,6 +4,7 @@
 mod api;
 pub mod auth;
 mod interaction;
+pub mod lifecycle;
 mod moderation;
 mod ops;
 mod pages;
@@ -12,6 +13,7 @@ mod recordings;
 mod signalling;
 mod tokens;
 pub mod ws;
+pub mod ws_waiting;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +92,11 @@ impl AppState {
         self.programs.lock().unwrap_or_else(|e| e.into_inner()).insert(room.record.id.clone(), (task, stop));
     }
 
+    /// Whether `participant`'s registration for `room` awaits the host's approval.
+    pub fn pending_approval(&self, _room: &str, _participant: &str) -> bool {
+        false
+    }
+
     /// Starts (or restarts) the pusher of a room's replay to the bucket, with `[s3]`.
     pub fn start_pusher(&self, room: &Arc<Room>) {
         if let Some((sink, status)) = &self.s3 {
@@ -161,7 +168,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms", post(api::create_room).get(api::list_rooms))
         .route("/api/rooms/{room}", get(api::get_room).delete(api::delete_room))
         .route("/api/rooms/{room}/program", post(api::set_program))
-        .route("/api/rooms/{room}/end", post(api::end_event))
+        .route("/api/rooms/{room}/end", post(lifecycle::end_event))
+        .route("/api/rooms/{room}/phase", post(lifecycle::set_phase))
+        .route("/api/rooms/{room}/waiting", get(lifecycle::waiting).put(lifecycle::set_waiting_room))
+        .route("/api/rooms/{room}/waiting/admit", post(lifecycle::admit))
         .route("/api/rooms/{room}/recordings", post(recordings::start_or_stop).get(recordings::list))
         .route("/api/rooms/{room}/recordings/{file}", get(recordings::get))
         .route("/api/rooms/{room}/events", get(interaction::events))

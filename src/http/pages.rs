@@ -23,6 +23,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("whip.js", JS, include_str!("../../web/whip.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../web/style.css")),
     ("watch.js", JS, include_str!("../../web/watch.js")),
+    ("lifecycle.js", JS, include_str!("../../web/lifecycle.js")),
     ("replay.js", JS, include_str!("../../web/replay.js")),
     ("room-state.js", JS, include_str!("../../web/room-state.js")),
     ("room-socket.js", JS, include_str!("../../web/room-socket.js")),

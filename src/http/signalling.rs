@@ -139,6 +139,9 @@ pub async fn whip_post(
 ) -> ApiResult<Response> {
     let room = room_or_404(&state, &room_id)?;
     auth::require_publisher(&state, &room, &headers)?;
+    if !room.phase().takes_publishers() {
+        return Err(Problem::new(StatusCode::CONFLICT, "room_ended", "the event ended: nobody publishes in it again"));
+    }
     let presenter = presenter_param(query.as_deref())?;
     require_content_type(&headers, SDP)?;
     let offer = utf8(&read_body(&state, body).await?, "SDP offer")?;
@@ -159,8 +162,17 @@ async fn whep_post(
     body: Body,
 ) -> ApiResult<Response> {
     let room = room_or_404(&state, &room_id)?;
-    // Watching the stage needs no token; a token that is sent must be valid in this room.
-    auth::caller(&state, &room, &headers, None)?;
+    // Watching the stage needs no token once the room is live; a token that is sent must be
+    // valid in this room. Before live (scheduled, green room) only hosts and presenters watch.
+    let caller = auth::caller(&state, &room, &headers, None)?;
+    let phase = room.phase();
+    if !phase.broadcasts() && !caller.is_some_and(|c| c.role() != townhall_interaction::Role::Attendee) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "not_live",
+            format!("the room is {phase}: until it goes live only its hosts and presenters watch the stage"),
+        ));
+    }
     if query.is_some_and(|q| !q.is_empty()) {
         return Err(Problem::bad_request("unknown_parameter", "WHEP takes no query parameters"));
     }

@@ -9,6 +9,8 @@
 //! WebSocket handshake 426.
 //!
 //! Server → client, text frames of JSON:
+//! - an attendee the room holds (not live yet, admission by hand, registration pending) first
+//!   gets `{"type":"waiting",…}` and nothing else until it is let in ([`super::ws_waiting`]);
 //! - `{"type":"welcome","participant":{…},"token":"eyJ…","seq":N,"snapshot":{…}}` first (the
 //!   snapshot is left out when `since` is given: the missed events follow instead);
 //! - every event of the log the participant may see (`seq`, `at`, `type`, …);
@@ -36,6 +38,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -45,6 +48,7 @@ use townhall_interaction::{Actor, InteractionError, Request, Role};
 use super::SharedState;
 use super::auth::bearer;
 use super::problem::Problem;
+use super::ws_waiting::Waiting;
 use crate::access::unix_now_s;
 use crate::interaction::{DeliverySettings, InteractionMetrics, RoomHub, own_hidden_events};
 use crate::webhooks::EventType;
@@ -113,13 +117,25 @@ pub async fn connect(
         .on_upgrade(move |socket| async move {
             metrics.clients.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(room = %hub.room, participant = %actor.participant_id, "websocket open");
-            let (room, who) = (hub.room.clone(), participant_data(&hub.room, &actor));
+            let (room_arc, room, who) = (room, hub.room.clone(), participant_data(&hub.room, &actor));
             if state.presence.join(&room, &actor.participant_id) {
                 state.webhooks.emit(EventType::ParticipantJoined, who.clone());
             }
             let participant = actor.participant_id.clone();
-            let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone() };
-            client.run(socket, identity, query.since).await;
+            let (mut sink, mut incoming) = socket.split();
+            let waiting = Waiting {
+                state: &state,
+                room: &room_arc,
+                hub: &hub,
+                actor: &actor,
+                token_id: token_id.as_deref(),
+                identity: identity.as_deref(),
+                timeout: delivery.send_timeout,
+            };
+            if waiting.hold(&mut sink, &mut incoming).await {
+                let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone() };
+                client.run(sink, incoming, identity, query.since).await;
+            }
             metrics.clients.fetch_sub(1, Ordering::Relaxed);
             if state.presence.leave(&room, &participant) {
                 state.webhooks.emit(EventType::ParticipantLeft, who);
@@ -152,10 +168,10 @@ struct Client {
     metrics: Arc<InteractionMetrics>,
 }
 
-type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+pub(super) type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
 /// Sends one text message; `false` if the client is gone or took longer than `timeout`.
-async fn send(sink: &mut Sink, text: Utf8Bytes, timeout: std::time::Duration) -> bool {
+pub(super) async fn send(sink: &mut Sink, text: Utf8Bytes, timeout: std::time::Duration) -> bool {
     send_batch(sink, vec![text], timeout).await
 }
 
@@ -185,8 +201,13 @@ enum End {
 }
 
 impl Client {
-    async fn run(self, socket: WebSocket, identity: Option<String>, since: Option<u64>) {
-        let (mut sink, mut incoming) = socket.split();
+    async fn run(
+        self,
+        mut sink: Sink,
+        mut incoming: SplitStream<WebSocket>,
+        identity: Option<String>,
+        since: Option<u64>,
+    ) {
         let mut live = self.hub.subscribe(self.actor.role);
         let timeout = self.delivery.send_timeout;
 

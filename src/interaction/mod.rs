@@ -172,8 +172,18 @@ impl Interaction {
         hls: &Arc<HlsStream>,
         message: &serde_json::Value,
     ) -> Result<(), InteractionError> {
-        let hub = self.hub(room, hls)?;
-        hub.send_all(Outgoing::new(Target::Everyone, message.to_string()));
+        self.hub(room, hls)?.send_all(Outgoing::new(Target::Everyone, message.to_string()));
+        Ok(())
+    }
+
+    /// Tells the moderators' WebSockets of `room` something (the waiting list).
+    pub fn tell_moderators(
+        &self,
+        room: &str,
+        hls: &Arc<HlsStream>,
+        message: &serde_json::Value,
+    ) -> Result<(), InteractionError> {
+        let _ = self.hub(room, hls)?.moderators.send(Outgoing::new(Target::Everyone, message.to_string()));
         Ok(())
     }
 

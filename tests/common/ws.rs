@@ -82,6 +82,18 @@ impl WsClient {
         self.socket.send(Message::Text(message.to_string().into())).await.expect("websocket send");
     }
 
+    /// The next message of type `kind`, from the socket; what comes before it is kept in
+    /// `pending`.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            match self.read(Duration::from_secs(60)).await {
+                Read::Json(message) if message["type"] == kind => return message,
+                Read::Json(message) => self.pending.push_back(message),
+                Read::Closed(code) => panic!("closed ({code:?}) before {kind}"),
+            }
+        }
+    }
+
     /// Sends a command and returns its reply (`ack` or `error`); what came meanwhile is kept.
     pub async fn command(&mut self, message: Value) -> Value {
         self.send(message).await;
