@@ -6,7 +6,7 @@ serving the same objects from disk, and how much a CDN edge in front collapses.
 The program: one ffmpeg 9 WHIP publisher (the tests' `ffmpeg_publish` settings: testsrc2
 640x360@30, libx264 baseline zerolatency, GOP 30, Opus), encoded once beforehand and sent with
 `-re -c copy` so that encoding does not take CPU from the measurement. Default LL-HLS settings
-(parts of 200 ms, segments of 2 s). Viewers: `hls_viewers` (origin/examples/hls_viewers.rs, a
+(parts of 200 ms, segments of 2 s). Viewers: `hls_viewers` (origin/examples/hls_viewers/, a
 Rust load generator that is not part of the server), one HTTP/1.1 keep-alive connection per
 viewer, `Accept-Encoding: gzip` as browsers send; each viewer follows the live edge the way
 hls.js does in low-latency mode: a blocking request `live.m3u8?_HLS_msn=M&_HLS_part=P` for the

@@ -3,7 +3,7 @@
 vote now"), and chat at 100 messages/s delivered to every viewer, with the delivery delays and
 the server's CPU.
 
-The load: `ws_viewers` (examples/ws_viewers.rs, a Rust load generator that is not part of the
+The load: `ws_viewers` (examples/ws_viewers/, a Rust load generator that is not part of the
 server). N attendees connect to `/ws/{room}` of a fresh `townhall serve` on loopback, evenly over
 a ramp of max(2, N/1000) s (at most 10 s), from 127.0.0.1-4 (an ephemeral port range each), and
 read everything from then on; the host (the room's host token from `POST /api/rooms`) runs on its
