@@ -9,13 +9,15 @@
 //   sent while the socket is down waits and goes out after the reconnect with the same nonce:
 //   the server handles a nonce once, so a resend after a drop is harmless.
 //
-// Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok).
+// Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok),
+// onInvitation(stage_invitation), onNotice(message without seq: presenter_removed,
+// presenter_audio, stage_invitation_sent, removed).
 
 const storageKey = (room) => `townhall.identity.${room}`;
 
 export class RoomSocket {
-  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus } = {}) {
-    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus });
+  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus, onInvitation, onNotice } = {}) {
+    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus, onInvitation, onNotice });
     this.fixedToken = token;
     this.name = name;
     this.lastSeq = null; // null: never welcomed (ask for a snapshot)
@@ -102,6 +104,8 @@ export class RoomSocket {
         if (typeof m.seq === 'number') {
           this.lastSeq = Math.max(this.lastSeq ?? 0, m.seq);
           this.onEvent?.(m);
+        } else {
+          this.onNotice?.(m);
         }
     }
   }

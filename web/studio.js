@@ -9,11 +9,13 @@ import { play } from './whip.js';
 import { RoomState } from './room-state.js';
 import { RoomSocket } from './room-socket.js';
 import { chatPanel, qaPanel, results, reporter, h } from './panels.js';
+import { invitationRegistry, takeOff, presenterLabel, liveCounts } from './studio-stage.js';
 
 const $ = (id) => document.getElementById(id);
 const room = document.body.dataset.room;
 const fragment = new URLSearchParams(location.hash.slice(1));
 const state = new RoomState();
+const registry = invitationRegistry();
 const errorLine = h('div', { class: 'error', role: 'alert' });
 const report = reporter(errorLine);
 let socket = null;
@@ -134,20 +136,22 @@ function stageList() {
       presenters = view.presenters;
       program = view.program;
       render();
+      self.onRefresh?.();
     } catch { /* not a host token yet: the error line says so */ }
   };
   const act = (promise) => report(promise.then(refresh));
   const render = () => {
     list.replaceChildren(...(presenters.length ? presenters.map((p) => h('li', { class: 'row', 'data-presenter': p.name },
-      h('span', { class: 'text' }, p.name), p.name === program ? h('span', { class: 'tag' }, 'on air') : null,
+      h('span', { class: 'text' }, presenterLabel(registry, p.name)), p.name === program ? h('span', { class: 'tag' }, 'on air') : null,
       p.muted ? h('span', { class: 'tag' }, 'muted') : null,
       h('button', { class: 'small', disabled: p.name === program, onclick: () => act(api('POST', '/program', { publisher: p.name })) }, 'Put on air'),
       h('button', { class: 'small', onclick: () => act(api('POST', `/presenters/${encodeURIComponent(p.name)}/audio`, { muted: !p.muted })) }, p.muted ? 'Unmute' : 'Mute'),
-      h('button', { class: 'small danger', onclick: () => act(api('DELETE', `/presenters/${encodeURIComponent(p.name)}`)) }, 'Remove')))
+      h('button', { class: 'small danger', onclick: () => act(takeOff(api, registry, p.name)) }, 'Remove')))
       : [h('li', { class: 'muted' }, 'Nobody is publishing.')]));
   };
   setInterval(refresh, 2000);
-  return { el, render, refresh };
+  const self = { el, render, refresh, view: () => ({ presenters, program }), onRefresh: null };
+  return self;
 }
 
 // --- chapters and the export -------------------------------------------------------------
@@ -184,8 +188,12 @@ async function loadEarlier() {
   if (r.ok) { state.addHistory(await r.json()); render(); }
 }
 
+const stage = stageList();
+const counts = liveCounts({ state, stage, registry });
+stage.onRefresh = () => counts.render();
 const panels = [
-  stageList(),
+  counts,
+  stage,
   qaPanel({ state, send, report, moderator: true }),
   pollBuilder(),
   handQueue(),
@@ -194,7 +202,7 @@ const panels = [
 ];
 // Q&A, polls and chat beside the stage; hands, chapters and the export under it.
 $('panels').append(errorLine, ...panels.filter((p) => ['qa', 'polls', 'chat'].includes(p.el.id)).map((p) => p.el));
-$('stage-panels').append(...panels.filter((p) => ['stage-list', 'hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
+$('stage-panels').append(...panels.filter((p) => ['counts', 'stage-list', 'hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
 function render() { for (const p of panels) p.render(); }
 render();
 
@@ -225,6 +233,11 @@ function connect(token) {
       if (seen.size > 64) seen.delete(seen.keys().next().value);
     },
     onResults(r) { state.applyResults(r); render(); },
+    // Invitations (their jti, for Remove) and the stage's changes, at once.
+    onNotice(n) {
+      if (n.type === 'stage_invitation_sent') registry.add(n);
+      if (n.type === 'presenter_removed' || n.type === 'presenter_audio' || n.type === 'stage_invitation_sent') stage.refresh();
+    },
   });
   socket.connect();
 }
