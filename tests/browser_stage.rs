@@ -6,7 +6,8 @@
 //! Chromium WHEP player decodes their frames, the host clicks *Put on air* and the LL-HLS
 //! program goes on with their 640x360-class picture (new init section, whole segments after
 //! it, probed by ffprobe); the host clicks *Remove*: the WHIP session ends, the invitation's
-//! token is refused (401), and the attendee's page is back to watching.
+//! token is refused (401), and the attendee's page is back to watching. Invited again, they
+//! decline, and the host reads so in the moderators' chat.
 
 mod common;
 
@@ -174,6 +175,9 @@ fn an_attendee_invited_in_the_browser_goes_on_stage_and_on_air_and_is_removed() 
     pages.click("studio", &format!("{row} button:has-text(\"Put on air\")"));
     server.wait_for("the attendee on the program", long, |s| room_view(s, &room)["program"] == ada.as_str());
     pages.wait("studio", &format!("document.querySelector('{row}')?.textContent.includes('on air')"), long);
+    let shot = screenshot_dir().join("studio-attendee-on-air-desktop.png");
+    pages.screenshot("studio", &shot);
+    println!("screenshot: {}", shot.display());
 
     // The LL-HLS program goes on with them: a new init section and two whole segments after it.
     let mut after = Vec::new();
@@ -217,4 +221,14 @@ fn an_attendee_invited_in_the_browser_goes_on_stage_and_on_air_and_is_removed() 
     assert_eq!(dom["hand"], "Raise hand", "{dom}");
     assert_eq!(dom["socket"], 1, "{dom}");
     assert_eq!(dom["fatal"], Value::Null, "{dom}");
+
+    // Invited again, the attendee declines: the host reads it in the moderators' chat.
+    pages.click("ada", "#hand");
+    pages.wait("studio", &format!("document.querySelector('{in_queue}')"), long);
+    pages.click("studio", &format!("{in_queue} button:has-text(\"Invite\")"));
+    pages.wait("ada", "window.townhallStage.state === 'invited'", long);
+    pages.click("ada", "#stage-decline");
+    pages.wait("ada", "window.townhallStage.state === 'idle' && document.getElementById('stage-invite').hidden", long);
+    pages.wait("studio", "[...document.querySelectorAll('#chat .chat-list li.private')].some((li) => li.textContent.includes('declined the invitation'))", long);
+    assert!(!is_live(&server, &room, &ada));
 }

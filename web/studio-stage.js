@@ -54,14 +54,15 @@ export function liveCounts({ state, stage, registry }) {
       chat: state.chatList().length,
     };
     line.dataset.counts = JSON.stringify({ ...counts, program });
-    line.replaceChildren(
-      h('span', { class: 'count' }, h('strong', {}, String(counts.stage)), ' on stage'),
-      h('span', { class: 'count' }, h('strong', {}, program ? presenterLabel(registry, program) : '—'), ' on air'),
-      h('span', { class: 'count' }, h('strong', {}, String(counts.hands)), ' hands'),
-      h('span', { class: 'count' }, h('strong', {}, String(counts.questions)), ' open questions'),
-      h('span', { class: 'count' }, h('strong', {}, String(counts.chat)), ' chat'),
-      poll ? h('span', { class: 'count' }, h('strong', {}, String(poll.voters)), ' voted') : null,
-    );
+    const count = (n, one, many = `${one}s`) => h('span', { class: 'count' }, h('strong', {}, String(n)), ` ${n === 1 ? one : many}`);
+    line.replaceChildren(...[
+      count(counts.stage, 'on stage', 'on stage'),
+      h('span', { class: 'count' }, h('strong', {}, program ? presenterLabel(registry, program) : 'nobody'), ' on air'),
+      count(counts.hands, 'hand'),
+      count(counts.questions, 'open question'),
+      count(counts.chat, 'chat message'),
+      poll ? count(poll.voters, 'voter in the open poll', 'voters in the open poll') : null,
+    ].filter(Boolean));
     pending.replaceChildren(...registry.pending(live).map((i) => h('li', { class: 'muted', 'data-presenter': i.presenter },
       `Invited: ${i.name}, not on stage yet`)));
   };
