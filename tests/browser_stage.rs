@@ -7,7 +7,8 @@
 //! program goes on with their 640x360-class picture (new init section, whole segments after
 //! it, probed by ffprobe); the host clicks *Remove*: the WHIP session ends, the invitation's
 //! token is refused (401), and the attendee's page is back to watching. Invited again, they
-//! decline, and the host reads so in the moderators' chat.
+//! decline, and the host reads so in the moderators' chat; invited a third time, they join and
+//! leave on their own.
 
 mod common;
 
@@ -231,4 +232,20 @@ fn an_attendee_invited_in_the_browser_goes_on_stage_and_on_air_and_is_removed() 
     pages.wait("ada", "window.townhallStage.state === 'idle' && document.getElementById('stage-invite').hidden", long);
     pages.wait("studio", "[...document.querySelectorAll('#chat .chat-list li.private')].some((li) => li.textContent.includes('declined the invitation'))", long);
     assert!(!is_live(&server, &room, &ada));
+
+    // Invited a third time, they accept, then leave on their own: the WHIP session ends (DELETE).
+    pages.click("ada", "#hand");
+    pages.wait("studio", &format!("document.querySelector('{in_queue}')"), long);
+    pages.click("studio", &format!("{in_queue} button:has-text(\"Invite\")"));
+    pages.wait("ada", "window.townhallStage.state === 'invited'", long);
+    pages.click("ada", "#stage-accept");
+    pages.wait(
+        "ada",
+        "window.townhallStage.state === 'on_stage' && window.townhallStage.connection === 'connected'",
+        long,
+    );
+    server.wait_for("the attendee on the stage again", long, |s| is_live(s, &room, &ada));
+    pages.click("ada", "#stage-leave");
+    pages.wait("ada", "window.townhallStage.state === 'watching' && window.townhallStage.reason === 'left'", long);
+    server.wait_for("the attendee gone after leaving", long, |s| !is_live(s, &room, &ada));
 }
