@@ -7,7 +7,8 @@
 //! program goes on with their 640x360-class picture (new init section, whole segments after
 //! it, probed by ffprobe); the host clicks *Remove*: the WHIP session ends, the invitation's
 //! token is refused (401), and the attendee's page is back to watching. Invited again, they
-//! decline, and the host reads so in the moderators' chat; invited a third time, they join and
+//! decline, and the host reads so in the moderators' chat and withdraws the invitation (its
+//! token is refused); invited a third time, they join and
 //! leave on their own.
 
 mod common;
@@ -142,6 +143,11 @@ fn an_attendee_invited_in_the_browser_goes_on_stage_and_on_air_and_is_removed() 
     let in_queue = format!("#hand-queue li[data-id=\"{ada}\"]");
     pages.wait("studio", &format!("document.querySelector('{in_queue}')"), long);
     pages.click("studio", &format!("{in_queue} button:has-text(\"Invite\")"));
+    let pending = format!("#stage-invited li[data-presenter=\"{ada}\"]");
+    pages.wait("studio", &format!("document.querySelector('{pending}')?.textContent.includes('Ada')"), long);
+    let shot = screenshot_dir().join("studio-invited-desktop.png");
+    pages.screenshot("studio", &shot);
+    println!("screenshot: {}", shot.display());
 
     // The attendee is asked, accepts: the fake camera grants itself, WHIP connects.
     let asked = pages.wait(
@@ -191,6 +197,13 @@ fn an_attendee_invited_in_the_browser_goes_on_stage_and_on_air_and_is_removed() 
     println!("program after the switch: {width}x{height} ({init}, {segment})");
     assert_ne!((width, height), (320, 180), "the program still shows ffmpeg's picture");
     assert!(width >= 160 && height >= 90, "{width}x{height}");
+    // The studio's own stage player (WHEP, the program) follows the switch too.
+    let studio_size = pages.wait(
+        "studio",
+        "document.getElementById('video').videoWidth !== 320 && `${document.getElementById('video').videoWidth}x${document.getElementById('video').videoHeight}`",
+        long,
+    );
+    println!("studio program player after the switch: {studio_size}");
 
     // The host removes them: revoked, the session ends, the program falls back to "main".
     pages.click("studio", &format!("{row} button:has-text(\"Remove\")"));
@@ -232,6 +245,18 @@ fn an_attendee_invited_in_the_browser_goes_on_stage_and_on_air_and_is_removed() 
     pages.wait("ada", "window.townhallStage.state === 'idle' && document.getElementById('stage-invite').hidden", long);
     pages.wait("studio", "[...document.querySelectorAll('#chat .chat-list li.private')].some((li) => li.textContent.includes('declined the invitation'))", long);
     assert!(!is_live(&server, &room, &ada));
+    // The host withdraws the declined invitation: its token is revoked.
+    let declined = pages.eval("ada", "window.townhallInvitation.token");
+    assert_ne!(declined.as_str().unwrap(), token);
+    pages.click("studio", &format!("{pending} button:has-text(\"Withdraw\")"));
+    pages.wait("studio", &format!("!document.querySelector('{pending}')"), long);
+    let refused = server.request(
+        "POST",
+        &format!("/whip/{}?presenter={ada}", room.id),
+        &[("Authorization", &format!("Bearer {}", declined.as_str().unwrap())), ("Content-Type", "application/sdp")],
+        b"v=0",
+    );
+    refused.assert_problem(401, "unauthorized");
 
     // Invited a third time, they accept, then leave on their own: the WHIP session ends (DELETE).
     pages.click("ada", "#hand");

@@ -37,8 +37,9 @@ export const presenterLabel = (registry, presenter) => {
   return invitation ? `${invitation.name} (invited)` : presenter;
 };
 
-// The live counts line: on stage, on air, invited, hands, questions, chat, poll voters.
-export function liveCounts({ state, stage, registry }) {
+// The live counts line (on stage, on air, hands, open questions, chat, poll voters) and the
+// invitations not answered yet, each with *Withdraw*.
+export function liveCounts({ state, stage, registry, report }) {
   const line = h('p', { id: 'live-counts', class: 'counts' });
   const pending = h('ul', { id: 'stage-invited', class: 'invited-list' });
   const el = h('section', { class: 'card', id: 'counts' }, h('h2', {}, 'Live'), line, pending);
@@ -63,8 +64,11 @@ export function liveCounts({ state, stage, registry }) {
       count(counts.chat, 'chat message'),
       poll ? count(poll.voters, 'voter in the open poll', 'voters in the open poll') : null,
     ].filter(Boolean));
-    pending.replaceChildren(...registry.pending(live).map((i) => h('li', { class: 'muted', 'data-presenter': i.presenter },
-      `Invited: ${i.name}, not on stage yet`)));
+    // An unanswered (or declined) invitation can be withdrawn: its token is revoked.
+    const withdraw = (i) => report(stage.api('POST', '/tokens/revoke', { jti: i.jti }).then(() => { registry.forget(i.presenter); render(); }));
+    pending.replaceChildren(...registry.pending(live).map((i) => h('li', { class: 'row', 'data-presenter': i.presenter },
+      h('span', { class: 'text muted' }, `Invited: ${i.name}, not on stage yet`),
+      h('button', { class: 'small', onclick: () => withdraw(i).catch(() => {}) }, 'Withdraw'))));
   };
   return { el, render };
 }

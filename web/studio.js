@@ -150,7 +150,7 @@ function stageList() {
       : [h('li', { class: 'muted' }, 'Nobody is publishing.')]));
   };
   setInterval(refresh, 2000);
-  const self = { el, render, refresh, view: () => ({ presenters, program }), onRefresh: null };
+  const self = { el, render, refresh, api, view: () => ({ presenters, program }), onRefresh: null };
   return self;
 }
 
@@ -189,7 +189,7 @@ async function loadEarlier() {
 }
 
 const stage = stageList();
-const counts = liveCounts({ state, stage, registry });
+const counts = liveCounts({ state, stage, registry, report });
 stage.onRefresh = () => counts.render();
 const panels = [
   counts,
