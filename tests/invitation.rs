@@ -1,7 +1,8 @@
 //! A stage invitation through the real binary: an attendee raises a hand on the WebSocket, the
-//! host invites them, and only that attendee's WebSocket receives a presenter token of its own;
-//! ffmpeg 9's WHIP muxer publishes with it and the attendee is on the stage (and the program);
-//! the host takes them off and revokes the token, and it no longer publishes.
+//! host invites them, and only that attendee's WebSocket receives a presenter token of its own
+//! (the moderators get its `jti` only); ffmpeg 9's WHIP muxer publishes with it and the attendee
+//! is on the stage (and the program); the host takes them off and revokes the token, and it no
+//! longer publishes.
 
 mod common;
 
@@ -28,6 +29,16 @@ async fn an_invited_attendee_publishes_to_the_stage_and_is_taken_off() {
     let invitation = ada.next_of("stage_invitation").await;
     assert_eq!(invitation["presenter"], ada_id.as_str());
     let token = invitation["token"].as_str().unwrap().to_owned();
+    // The host learns the token's jti (to revoke it), never the token.
+    let sent = match host.pending.iter().position(|m| m["type"] == "stage_invitation_sent") {
+        Some(i) => host.pending.remove(i).unwrap(),
+        None => host.next_of("stage_invitation_sent").await,
+    };
+    assert_eq!(
+        (&sent["presenter"], &sent["jti"], &sent["name"]),
+        (&invitation["presenter"], &invitation["jti"], &json!("Ada"))
+    );
+    assert!(sent.get("token").is_none(), "{sent}");
     // Nobody else gets it: Bob's next message is the chat line below, not an invitation.
     let said = host.command(json!({"type": "chat_send", "text": "Welcome Ada"})).await;
     assert_eq!(said["type"], "ack");

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::hls::wait_program;
 use common::ws::{Read, WsClient, ws_url};
-use common::{ADMIN_TOKEN, Room, Server, ffmpeg_publish};
+use common::{Room, Server, ffmpeg_publish};
 use serde_json::{Value, json};
 
 /// Connects and returns the client and its first message (`waiting` or `welcome`).
@@ -27,22 +27,12 @@ async fn join(server: &Server, room: &str, query: &str) -> (WsClient, Value) {
 
 /// The next message of `kind` (others are kept in `pending`).
 fn create_scheduled(server: &Server) -> Room {
-    let admin = format!("Bearer {ADMIN_TOKEN}");
-    let body = json!({"id": "webinar", "name": "Quarterly all-hands", "phase": "scheduled"}).to_string();
-    let r = server.request(
-        "POST",
-        "/api/rooms",
-        &[("Authorization", &admin), ("Content-Type", "application/json")],
-        body.as_bytes(),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let view = r.json();
+    let room = server.create_room_with(json!({"id": "webinar", "name": "Quarterly all-hands", "phase": "scheduled"}));
+    let view = server
+        .request("GET", "/api/rooms/webinar", &[("Authorization", &format!("Bearer {}", room.host_token))], b"")
+        .json();
     assert_eq!(view["phase"], "scheduled");
-    Room {
-        id: "webinar".into(),
-        publish_token: view["publish_token"].as_str().unwrap().into(),
-        host_token: view["host_token"].as_str().unwrap().into(),
-    }
+    room
 }
 
 fn post_json(server: &Server, path: &str, token: &str, body: Value) -> common::Response {

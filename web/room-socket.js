@@ -10,14 +10,15 @@
 //   the server handles a nonce once, so a resend after a drop is harmless.
 //
 // Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok),
-// onWaiting(waiting) while the waiting room holds this attendee, onNotice(message) for any other
-// message that is not an event of the log (phase, waiting_list, moderation notices).
+// onWaiting(waiting) while the waiting room holds this attendee, onInvitation(stage_invitation),
+// onNotice(message without seq: phase, waiting_list, presenter_removed, presenter_audio,
+// stage_invitation_sent, removed).
 
 const storageKey = (room) => `townhall.identity.${room}`;
 
 export class RoomSocket {
-  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus, onWaiting, onNotice } = {}) {
-    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus, onWaiting, onNotice });
+  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onNotice } = {}) {
+    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onNotice });
     this.fixedToken = token;
     this.name = name;
     this.lastSeq = null; // null: never welcomed (ask for a snapshot)

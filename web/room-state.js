@@ -149,6 +149,8 @@ export class RoomState {
         this.hands.clear();
         break;
       case 'hand_invited':
+        // As on the server (interaction/src/hands.rs): the invitation takes the hand out of the queue.
+        this.hands.delete(e.participant);
         this.invitations.push({ participant_id: e.participant, by: e.actor, at: e.at });
         break;
       case 'chapter_started': {

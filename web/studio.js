@@ -10,11 +10,13 @@ import { RoomState } from './room-state.js';
 import { RoomSocket } from './room-socket.js';
 import { chatPanel, qaPanel, results, reporter, h } from './panels.js';
 import { eventPanel } from './lifecycle.js';
+import { invitationRegistry, takeOff, presenterLabel, liveCounts } from './studio-stage.js';
 
 const $ = (id) => document.getElementById(id);
 const room = document.body.dataset.room;
 const fragment = new URLSearchParams(location.hash.slice(1));
 const state = new RoomState();
+const registry = invitationRegistry();
 const errorLine = h('div', { class: 'error', role: 'alert' });
 const report = reporter(errorLine);
 let socket = null;
@@ -39,7 +41,8 @@ async function playStage() {
   try {
     if (session) await session.stop();
     const presenter = $('presenter').value.trim();
-    session = await play(presenter ? `/whep/${room}/${encodeURIComponent(presenter)}` : `/whep/${room}`);
+    // With the host's token: before the room is live only hosts and presenters watch.
+    session = await play(presenter ? `/whep/${room}/${encodeURIComponent(presenter)}` : `/whep/${room}`, hostToken());
     $('video').srcObject = session.stream;
   } catch (e) {
     $('stage-status').textContent = `Could not play: ${e.message}`;
@@ -126,20 +129,22 @@ function stageList() {
       presenters = view.presenters;
       program = view.program;
       render();
+      self.onRefresh?.();
     } catch { /* not a host token yet: the error line says so */ }
   };
   const act = (promise) => report(promise.then(refresh));
   const render = () => {
     list.replaceChildren(...(presenters.length ? presenters.map((p) => h('li', { class: 'row', 'data-presenter': p.name },
-      h('span', { class: 'text' }, p.name), p.name === program ? h('span', { class: 'tag' }, 'on air') : null,
+      h('span', { class: 'text' }, presenterLabel(registry, p.name)), p.name === program ? h('span', { class: 'tag' }, 'on air') : null,
       p.muted ? h('span', { class: 'tag' }, 'muted') : null,
       h('button', { class: 'small', disabled: p.name === program, onclick: () => act(api('POST', '/program', { publisher: p.name })) }, 'Put on air'),
       h('button', { class: 'small', onclick: () => act(api('POST', `/presenters/${encodeURIComponent(p.name)}/audio`, { muted: !p.muted })) }, p.muted ? 'Unmute' : 'Mute'),
-      h('button', { class: 'small danger', onclick: () => act(api('DELETE', `/presenters/${encodeURIComponent(p.name)}`)) }, 'Remove')))
+      h('button', { class: 'small danger', onclick: () => act(takeOff(api, registry, p.name)) }, 'Remove')))
       : [h('li', { class: 'muted' }, 'Nobody is publishing.')]));
   };
   setInterval(refresh, 2000);
-  return { el, render, refresh };
+  const self = { el, render, refresh, api, view: () => ({ presenters, program }), onRefresh: null };
+  return self;
 }
 
 // --- chapters and the export -------------------------------------------------------------
@@ -188,9 +193,13 @@ async function api(method, path, body) {
 }
 
 const lifecycle = eventPanel({ api, report });
+const stage = stageList();
+const counts = liveCounts({ state, stage, registry, report });
+stage.onRefresh = () => counts.render();
 const panels = [
   lifecycle,
-  stageList(),
+  counts,
+  stage,
   qaPanel({ state, send, report, moderator: true }),
   pollBuilder(),
   handQueue(),
@@ -199,7 +208,7 @@ const panels = [
 ];
 // Q&A, polls and chat beside the stage; hands, chapters and the export under it.
 $('panels').append(errorLine, ...panels.filter((p) => ['qa', 'polls', 'chat'].includes(p.el.id)).map((p) => p.el));
-$('stage-panels').append(...panels.filter((p) => ['event', 'stage-list', 'hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
+$('stage-panels').append(...panels.filter((p) => ['event', 'counts', 'stage-list', 'hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
 function render() { for (const p of panels) p.render(); }
 render();
 
@@ -222,7 +231,6 @@ function connect(token) {
       lifecycle.refresh();
       render();
     },
-    onNotice(m) { lifecycle.notice(m); },
     onEvent(e) {
       state.apply(e);
       render();
@@ -232,8 +240,19 @@ function connect(token) {
       if (seen.size > 64) seen.delete(seen.keys().next().value);
     },
     onResults(r) { state.applyResults(r); render(); },
+    // Invitations (their jti, for Remove) and the stage's changes, at once.
+    onNotice(n) {
+      lifecycle.notice(n);
+      if (n.type === 'stage_invitation_sent') registry.add(n);
+      if (n.type === 'presenter_removed' || n.type === 'presenter_audio' || n.type === 'stage_invitation_sent') stage.refresh();
+    },
   });
   socket.connect();
+}
+
+// The host's token, from the link or as pasted.
+function hostToken() {
+  return new URLSearchParams(location.hash.slice(1)).get('token');
 }
 
 const token = fragment.get('token');

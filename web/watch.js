@@ -19,6 +19,7 @@ import { DateRangeSource, EmsgSource } from './inband.js';
 import { chatPanel, qaPanel, pollPanel, handPanel, reporter, h } from './panels.js';
 import { chapterBar, loadReplay } from './replay.js';
 import { waitingScreen } from './lifecycle.js';
+import { stageInvite } from './stage-invite.js';
 
 const $ = (id) => document.getElementById(id);
 const room = document.body.dataset.room;
@@ -61,6 +62,13 @@ const panels = [
   qaPanel({ state, send, report }),
   chatPanel({ state, send, report, loadEarlier }),
 ];
+// The stage invitation: its card under the player; once off the stage, the hand panel no
+// longer says "invited".
+const stage = stageInvite({ room, send, report, onChange(now) {
+  if (now === 'watching' && state.me) state.invitations = state.invitations.filter((i) => i.participant_id !== state.me.participant_id);
+  render();
+} });
+$('invitation').replaceWith(stage.el);
 let replayEvents = [];
 const chapters = chapterBar({ state, seekToDate, replay, all: () => replayEvents.filter((e) => e.type === 'chapter_started') });
 $('chapter').replaceWith(chapters.el);
@@ -120,6 +128,7 @@ function connectSocket() {
       waitingRoom.show(w);
     },
     onNotice(m) {
+      stage.notice(m);
       if (m.type === 'phase' && m.phase === 'ended') $('status').textContent = 'The event has ended.';
     },
     onWelcome(w) {
@@ -136,16 +145,8 @@ function connectSocket() {
     },
     onEvent(e) { if (uses('ws') && !replay) timeline.push(e, 'ws'); },
     onResults(r) { if (uses('ws') && !replay) timeline.push(r, 'ws'); },
-    // The host invited this attendee to the stage: a presenter token of its own, to publish
-    // camera and microphone from the publish page (in a new tab, so the program plays on here).
-    onInvitation(invitation) {
-      window.townhallInvitation = invitation;
-      const link = `/publish/${room}#token=${encodeURIComponent(invitation.token)}&presenter=${encodeURIComponent(invitation.presenter)}`;
-      const banner = h('div', { class: 'card invitation', role: 'alert' },
-        h('strong', {}, 'The host invites you to the stage. '),
-        h('a', { class: 'button primary', href: link, target: '_blank', rel: 'noopener' }, 'Join with camera and microphone'));
-      $('invitation')?.replaceWith(Object.assign(banner, { id: 'invitation' }));
-    },
+    // The host invited this attendee to the stage: stage-invite.js asks, then publishes.
+    onInvitation(invitation) { window.townhallInvitation = invitation; stage.invited(invitation); },
   });
   socket.connect();
   window.townhallInteraction.socket = socket;

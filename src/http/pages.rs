@@ -31,6 +31,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("inband.js", JS, include_str!("../../web/inband.js")),
     ("panels.js", JS, include_str!("../../web/panels.js")),
     ("studio.js", JS, include_str!("../../web/studio.js")),
+    ("stage-invite.js", JS, include_str!("../../web/stage-invite.js")),
+    ("studio-stage.js", JS, include_str!("../../web/studio-stage.js")),
     // hls.js 1.7, installed by `scripts/setup.sh` (npm) and embedded at build time.
     ("hls.min.js", JS, include_str!("../../node_modules/hls.js/dist/hls.min.js")),
 ];

@@ -23,7 +23,9 @@
 //! - `{"type":"resync","reason":"too_slow","seq":N}` then close (4000): the client fell more than
 //!   `websocket.queue_events` behind; it reconnects with `since=N`;
 //! - `{"type":"stage_invitation","presenter","token","jti","expires_at"}` to the one attendee
-//!   the host invited (`hand_invite`): a presenter token to publish on the stage with;
+//!   the host invited (`hand_invite`): a presenter token to publish on the stage with; the
+//!   moderators get `{"type":"stage_invitation_sent","presenter","name","jti","expires_at"}`
+//!   (no token): the `jti` to revoke when they take that presenter off;
 //! - `{"type":"removed","reason":"revoked"}` then close (4003): the host revoked this
 //!   connection's token or banned its participant (`POST /api/rooms/{room}/tokens/revoke`).
 //!

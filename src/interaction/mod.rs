@@ -339,7 +339,8 @@ impl RoomHub {
     /// Hands an invited attendee a presenter token of its own participant id, over its
     /// WebSocket only: with it, it publishes to the stage as presenter `<participant id>`. The
     /// host takes it off with `DELETE /api/rooms/{room}/presenters/{id}` and revokes the token
-    /// by its `jti` (in the studio's moderation) or by participant.
+    /// by its `jti`, which the moderators get in `stage_invitation_sent` (revoking by
+    /// participant would also ban the attendee's own token).
     fn send_invitation(&self, participant: &str, name: &str) {
         let (token, claims) =
             self.access.issue(&self.room, Role::Presenter, participant, name, self.access.max_ttl_s, unix_now_s());
@@ -352,6 +353,16 @@ impl RoomHub {
             "expires_at": claims.exp,
         });
         let _ = self.sender.send(Outgoing::new(Target::Participant(participant.to_owned()), json.to_string()));
+        // The moderators learn the token's `jti` (not the token), so that the studio's
+        // "remove" can revoke this one token and leave the attendee's own identity alone.
+        let sent = serde_json::json!({
+            "type": "stage_invitation_sent",
+            "presenter": participant,
+            "name": name,
+            "jti": claims.jti,
+            "expires_at": claims.exp,
+        });
+        let _ = self.moderators.send(Outgoing::new(Target::Everyone, sent.to_string()));
     }
 
     /// Sends to every client (moderators and attendees).

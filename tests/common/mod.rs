@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod hls;
+pub mod pages;
 pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -89,7 +90,18 @@ impl Server {
 
     /// Creates a room with the admin token.
     pub fn create_room(&self) -> Room {
-        let r = self.request("POST", "/api/rooms", &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))], b"");
+        self.create_room_with(serde_json::Value::Null)
+    }
+
+    /// Creates a room with the admin token from a JSON body (`null`: an empty body).
+    pub fn create_room_with(&self, body: serde_json::Value) -> Room {
+        let admin = format!("Bearer {ADMIN_TOKEN}");
+        let r = if body.is_null() {
+            self.request("POST", "/api/rooms", &[("Authorization", &admin)], b"")
+        } else {
+            let headers = [("Authorization", admin.as_str()), ("Content-Type", "application/json")];
+            self.request("POST", "/api/rooms", &headers, body.to_string().as_bytes())
+        };
         assert_eq!(r.status, 201, "{}", r.text());
         let json = r.json();
         Room {
