@@ -13,6 +13,7 @@ use townhall_ingest::{Stage, StageLimits};
 use townhall_origin::{HlsStream, StreamLimits};
 
 use crate::recordings::RecordingStore;
+use crate::registration::EventDetails;
 
 /// What is stored of a room.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -25,6 +26,10 @@ pub struct RoomRecord {
     pub host_token: String,
     /// Seconds since the Unix epoch.
     pub created_at: u64,
+    /// When, how long, what, and who may register (`starts_at`, `duration_min`,
+    /// `description`, `registration`: see [`EventDetails`]); defaults for older records.
+    #[serde(flatten)]
+    pub details: EventDetails,
 }
 
 /// A live room: its record, its stage and its program as the origin serves it.
@@ -101,7 +106,18 @@ impl Rooms {
     }
 
     /// Creates a room with fresh tokens.
+    #[cfg(test)]
     pub fn create(&self, id: Option<String>, name: Option<String>) -> Result<Arc<Room>, RoomError> {
+        self.create_with(id, name, EventDetails::default())
+    }
+
+    /// Creates a room with fresh tokens and its event's details (already checked).
+    pub fn create_with(
+        &self,
+        id: Option<String>,
+        name: Option<String>,
+        details: EventDetails,
+    ) -> Result<Arc<Room>, RoomError> {
         let mut rooms = self.lock();
         let id = match id {
             Some(id) if !is_valid_name(&id) => return Err(RoomError::InvalidId(id)),
@@ -123,6 +139,7 @@ impl Rooms {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            details,
         };
         let room = Arc::new(new_room(record, self.limits, self.hls_limits, &self.hls_dir));
         rooms.insert(id.clone(), room.clone());

@@ -9,6 +9,9 @@
 //   sent while the socket is down waits and goes out after the reconnect with the same nonce:
 //   the server handles a nonce once, so a resend after a drop is harmless.
 //
+// - Heartbeats: `heartbeat(playing)` sends {"type":"heartbeat","playing"} (the page calls it
+//   every `heartbeat_interval_s` of the welcome); no reply comes.
+//
 // Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok).
 
 const storageKey = (room) => `townhall.identity.${room}`;
@@ -60,6 +63,13 @@ export class RoomSocket {
   close() {
     this.closed = true;
     this.ws?.close();
+  }
+
+  // The player's heartbeat (watch time in the room's report); not answered, not queued.
+  heartbeat(playing) {
+    if (this.ws?.readyState === WebSocket.OPEN && this.ws.welcomed) {
+      this.ws.send(JSON.stringify({ type: 'heartbeat', playing }));
+    }
   }
 
   receive(m) {

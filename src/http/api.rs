@@ -12,6 +12,7 @@ use super::SharedState;
 use super::auth;
 use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
+use crate::registration::{DEFAULT_DURATION_MIN, EventDetails, RegistrationError, RegistrationSettings};
 use crate::rooms::{Room, RoomError};
 use crate::webhooks::EventType;
 use townhall_origin::object_store::{DiskSink, ObjectSink};
@@ -23,6 +24,26 @@ pub struct CreateRoom {
     pub id: Option<String>,
     /// Display name; the id when absent.
     pub name: Option<String>,
+    /// When the event starts (RFC 3339).
+    pub starts_at: Option<String>,
+    /// Minutes; 60 when absent.
+    pub duration_min: Option<u32>,
+    pub description: Option<String>,
+    /// Who may register and what they are asked ([`RegistrationSettings`]).
+    pub registration: Option<RegistrationSettings>,
+}
+
+impl CreateRoom {
+    /// The event's details it asks for, checked.
+    fn details(&mut self) -> Result<EventDetails, RegistrationError> {
+        EventDetails {
+            starts_at: self.starts_at.take(),
+            duration_min: self.duration_min.unwrap_or(DEFAULT_DURATION_MIN),
+            description: self.description.take(),
+            registration: self.registration.take().unwrap_or_default(),
+        }
+        .validated()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -51,6 +72,11 @@ pub struct RoomView {
     pub replay_url: String,
     pub program: Option<String>,
     pub presenters: Vec<PresenterView>,
+    /// `starts_at`, `duration_min`, `description`, `registration`.
+    #[serde(flatten)]
+    pub details: EventDetails,
+    /// Where attendees register (`POST`).
+    pub registration_url: String,
 }
 
 /// The base URL for links: `server.public_url`, else the request's Host.
@@ -94,6 +120,8 @@ fn view(room: &Room, base: &str, with_tokens: bool, with_host_token: bool) -> Ro
             .into_iter()
             .map(|f| PresenterView { name: f.presenter.clone(), live: true, muted: f.is_audio_muted() })
             .collect(),
+        details: room.record.details.clone(),
+        registration_url: format!("{base}/api/rooms/{id}/registrations"),
     }
 }
 
@@ -109,7 +137,7 @@ fn is_admin(state: &SharedState, headers: &HeaderMap) -> bool {
 pub async fn create_room(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     auth::require(&headers, &[&state.admin_token], "admin token")?;
     let bytes = read_body(&state, body).await?;
-    let request: CreateRoom = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let mut request: CreateRoom = if bytes.iter().all(u8::is_ascii_whitespace) {
         CreateRoom::default()
     } else {
         let is_json = headers
@@ -126,7 +154,8 @@ pub async fn create_room(State(state): State<SharedState>, headers: HeaderMap, b
         serde_json::from_slice(&bytes)
             .map_err(|e| Problem::bad_request("malformed_json", format!("invalid room JSON: {e}")))?
     };
-    let room = state.rooms.create(request.id, request.name).map_err(|e| match e {
+    let details = request.details()?;
+    let room = state.rooms.create_with(request.id, request.name, details).map_err(|e| match e {
         RoomError::Taken(_) => Problem::new(StatusCode::CONFLICT, "room_exists", e.to_string()),
         RoomError::InvalidId(_) => Problem::bad_request("invalid_room_id", e.to_string()),
         RoomError::Io(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
@@ -171,6 +200,12 @@ pub async fn delete_room(
             state.stop_program(&room);
             if let Err(err) = state.interaction.remove_room(&id) {
                 tracing::error!(room = %id, %err, "the room's interaction events could not be removed");
+            }
+            if let Err(err) = state.registrations.delete_room(&id) {
+                tracing::error!(room = %id, %err, "the room's registrations could not be removed");
+            }
+            if let Err(err) = state.reports.delete_room(&id) {
+                tracing::error!(room = %id, %err, "the room's attendance could not be removed");
             }
             // Its replay, recordings and everything else it stored go with it.
             if let Some(dir) = room.hls.replay_dir.clone()

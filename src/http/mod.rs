@@ -9,6 +9,8 @@ mod ops;
 mod pages;
 pub mod problem;
 mod recordings;
+mod registrations;
+mod reports;
 mod signalling;
 mod tokens;
 pub mod ws;
@@ -63,6 +65,10 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Who is connected to each room's WebSocket (for `participant.joined` / `left`).
     pub presence: crate::presence::Presence,
+    /// Every room's registrations ([`crate::registration`]).
+    pub registrations: crate::registration::store::Registrations,
+    /// Every room's attendance ([`crate::reports`]), fed by the WebSocket.
+    pub reports: Arc<crate::reports::Reports>,
 }
 
 impl AppState {
@@ -172,6 +178,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}/presenters/{presenter}", axum::routing::delete(moderation::remove))
         .route("/api/rooms/{room}/presenters/{presenter}/audio", post(moderation::set_audio))
         .route("/api/rooms/{room}/tokens/revoke", post(tokens::revoke))
+        .route("/api/rooms/{room}/registrations", post(registrations::register).get(registrations::list))
+        .route("/api/rooms/{room}/registrations/{id}/approve", post(registrations::approve))
+        .route("/api/rooms/{room}/registrations/{id}/reject", post(registrations::reject))
+        .route("/api/rooms/{room}/registrations/{id}/ics", get(registrations::calendar))
+        .route("/api/rooms/{room}/report", get(reports::report))
         .route("/ws/{room}", get(ws::connect))
         .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))
         .route(

@@ -9,7 +9,8 @@
 //! WebSocket handshake 426.
 //!
 //! Server → client, text frames of JSON:
-//! - `{"type":"welcome","participant":{…},"token":"eyJ…","seq":N,"snapshot":{…}}` first (the
+//! - `{"type":"welcome","participant":{…},"token":"eyJ…","seq":N,"snapshot":{…},
+//!   "heartbeat_interval_s":15}` first (the
 //!   snapshot is left out when `since` is given: the missed events follow instead);
 //! - every event of the log the participant may see (`seq`, `at`, `type`, …);
 //! - `{"type":"poll_results",…}` while votes come in;
@@ -26,7 +27,13 @@
 //!   connection's token or banned its participant (`POST /api/rooms/{room}/tokens/revoke`).
 //!
 //! Client → server: commands (`{"type":"chat_send","text":"hi","nonce":"c1"}`), see
-//! `townhall_interaction::command`.
+//! `townhall_interaction::command`; and the player's heartbeat,
+//! `{"type":"heartbeat","playing":true|false}`, every `heartbeat_interval_s` of the `welcome`
+//! (`reports.heartbeat_interval_s`): handled before the command parser, not answered (a
+//! malformed one gets an `error`), credited as watch time by [`crate::reports::attendance`].
+//!
+//! A registrant whose registration the host rejected is refused before the upgrade: 403
+//! `registration_rejected`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -47,6 +54,8 @@ use super::auth::bearer;
 use super::problem::Problem;
 use crate::access::unix_now_s;
 use crate::interaction::{DeliverySettings, InteractionMetrics, RoomHub, own_hidden_events};
+use crate::registration::RegistrationStatus;
+use crate::reports::{Reports, unix_now_ms};
 use crate::webhooks::EventType;
 
 /// Close code sent with `resync` (RFC 6455 §7.4.2: 4000-4999 are the application's).
@@ -91,6 +100,14 @@ pub async fn connect(
                 (caller, Some(token))
             }
         };
+    // A registrant the host rejected is refused (a pending one gets in: the waiting room holds it).
+    if state.registrations.status(&room.record.id, &caller.actor.participant_id) == Some(RegistrationStatus::Rejected) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "registration_rejected",
+            "the host rejected this registration",
+        ));
+    }
     let (actor, token_id) = (caller.actor, caller.token_id);
     let interaction = &state.interaction;
     let upgrade = upgrade.map_err(|e| {
@@ -116,15 +133,44 @@ pub async fn connect(
             let (room, who) = (hub.room.clone(), participant_data(&hub.room, &actor));
             if state.presence.join(&room, &actor.participant_id) {
                 state.webhooks.emit(EventType::ParticipantJoined, who.clone());
+                state.reports.joined(&room, &actor, unix_now_ms());
             }
             let participant = actor.participant_id.clone();
-            let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone() };
+            let reports = state.reports.clone();
+            let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone(), reports };
             client.run(socket, identity, query.since).await;
             metrics.clients.fetch_sub(1, Ordering::Relaxed);
             if state.presence.leave(&room, &participant) {
                 state.webhooks.emit(EventType::ParticipantLeft, who);
+                state.reports.left(&room, &participant, unix_now_ms());
             }
         }))
+}
+
+/// A heartbeat of the watch page: `Some(Ok(playing))`; `Some(Err(reply))` for a malformed one
+/// (the error to send back); `None` if the message is something else (a command).
+fn heartbeat(text: &str) -> Option<Result<bool, Utf8Bytes>> {
+    if !text.contains("heartbeat") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    if value.get("type")?.as_str()? != "heartbeat" {
+        return None;
+    }
+    match value.get("playing").and_then(serde_json::Value::as_bool) {
+        Some(playing) => Some(Ok(playing)),
+        None => Some(Err(Utf8Bytes::from(
+            json!({
+                "type": "error",
+                "code": "malformed",
+                "status": 400,
+                "detail": "a heartbeat is {\"type\":\"heartbeat\",\"playing\":true|false}",
+                "nonce": value.get("nonce"),
+                "retry_after_ms": null,
+            })
+            .to_string(),
+        ))),
+    }
 }
 
 /// `data` of `participant.joined` / `participant.left`.
@@ -150,6 +196,8 @@ struct Client {
     token_id: Option<String>,
     delivery: DeliverySettings,
     metrics: Arc<InteractionMetrics>,
+    /// Where its heartbeats go.
+    reports: Arc<Reports>,
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
@@ -214,6 +262,7 @@ impl Client {
             "seq": welcome_seq,
             "snapshot": snapshot,
             "at": self.hub.now_at(),
+            "heartbeat_interval_s": self.reports.heartbeat_interval_s,
         });
         if !send(&mut sink, Utf8Bytes::from(welcome.to_string()), timeout).await {
             return;
@@ -228,6 +277,19 @@ impl Client {
             tokio::select! {
                 message = incoming.next() => match message {
                     Some(Ok(Message::Text(text))) => {
+                        match heartbeat(text.as_str()) {
+                            None => {}
+                            Some(Ok(playing)) => {
+                                self.reports.heartbeat(&self.hub.room, &self.actor.participant_id, playing, unix_now_ms());
+                                continue;
+                            }
+                            Some(Err(reply)) => {
+                                if !send(&mut sink, reply, timeout).await {
+                                    break End::Gone;
+                                }
+                                continue;
+                            }
+                        }
                         let reply = self.command(Request::from_json(text.as_str()));
                         if !send(&mut sink, reply, timeout).await {
                             break End::Gone;
