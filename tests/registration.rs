@@ -240,8 +240,23 @@ async fn registrants_get_a_personal_link_and_calendar_and_the_host_decides() {
     let approved = decide(&cy["id"], "approve", Some(&vhost));
     assert_eq!(approved.status, 200, "{}", approved.text());
     assert_eq!(approved.json()["status"], "approved");
+    // Di is in when the host rejects her: her socket is closed, her token refused.
+    let mut di_ws = WsClient::connect(&server, "board", &format!("token={}", di["token"].as_str().unwrap())).await;
     let rejected = decide(&di["id"], "reject", Some(ADMIN));
     assert_eq!(rejected.json()["status"], "rejected");
+    loop {
+        match di_ws.read(Duration::from_secs(30)).await {
+            common::ws::Read::Json(_) => continue,
+            common::ws::Read::Closed(code) => {
+                assert_eq!(code, Some(4003));
+                break;
+            }
+        }
+    }
+    let di_auth = format!("Bearer {}", di["token"].as_str().unwrap());
+    let chat =
+        post_json(&server, "/api/rooms/board/commands", Some(&di_auth), &json!({"type": "chat_send", "text": "hi"}));
+    chat.assert_problem(403, "registration_rejected");
     decide(&json!("nope"), "approve", Some(&vhost)).assert_problem(404, "unknown_registration");
     // A rejected registrant is refused before the upgrade.
     let url = common::ws::ws_url(&server, "board", &format!("token={}", di["token"].as_str().unwrap()));

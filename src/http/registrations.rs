@@ -6,7 +6,9 @@
 //!   `ics_url`; emits `registration.created`.
 //! - `GET /api/rooms/{room}/registrations[?format=csv]` (host): every registration.
 //! - `POST /api/rooms/{room}/registrations/{id}/approve` and `/reject` (host): 200 the
-//!   registration; emits `registration.approved` / `registration.rejected` when it changed.
+//!   registration; emits `registration.approved` / `registration.rejected` when it changed. A
+//!   rejected registrant's WebSockets are closed (`removed`) and its token is refused (403
+//!   `registration_rejected`) until the host approves it again.
 //! - `GET /api/rooms/{room}/registrations/{id}/ics` (no token: the 32-character id is the
 //!   capability): the event as an RFC 5545 calendar file.
 
@@ -28,6 +30,7 @@ use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
 use crate::access::unix_now_s;
 use crate::datetime::format_rfc3339;
+use crate::interaction::Removal;
 use crate::registration::ics::{self, CalendarEvent};
 use crate::registration::{
     Registration, RegistrationError, RegistrationForm, RegistrationSettings, RegistrationStatus, check_form,
@@ -226,6 +229,10 @@ fn decide(
             _ => EventType::RegistrationRejected,
         };
         state.webhooks.emit(kind, webhook_data(&registration));
+        // A rejected registrant's open WebSockets close now (`removed`, 4003).
+        if to == RegistrationStatus::Rejected {
+            state.interaction.remove(room_id, Removal::Participant(registration.participant.clone()));
+        }
     }
     Ok(Json(view(&registration, &base_url(state, headers))).into_response())
 }

@@ -54,7 +54,6 @@ use super::auth::bearer;
 use super::problem::Problem;
 use crate::access::unix_now_s;
 use crate::interaction::{DeliverySettings, InteractionMetrics, RoomHub, own_hidden_events};
-use crate::registration::RegistrationStatus;
 use crate::reports::{Reports, unix_now_ms};
 use crate::webhooks::EventType;
 
@@ -101,13 +100,7 @@ pub async fn connect(
             }
         };
     // A registrant the host rejected is refused (a pending one gets in: the waiting room holds it).
-    if state.registrations.status(&room.record.id, &caller.actor.participant_id) == Some(RegistrationStatus::Rejected) {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "registration_rejected",
-            "the host rejected this registration",
-        ));
-    }
+    super::auth::refuse_rejected(&state, &room, &caller.actor.participant_id)?;
     let (actor, token_id) = (caller.actor, caller.token_id);
     let interaction = &state.interaction;
     let upgrade = upgrade.map_err(|e| {
