@@ -188,6 +188,9 @@ async fn registrants_get_a_personal_link_and_calendar_and_the_host_decides() {
     register(&server, room, huge).assert_problem(413, "body_too_large");
     register(&server, "no-such-room", json!({"name": "X", "email": "x@example.org"}))
         .assert_problem(404, "unknown_room");
+    create_room(&server, json!({"id": "last-year", "starts_at": "2020-01-01T10:00:00Z"}));
+    register(&server, "last-year", json!({"name": "X", "email": "x@example.org"}))
+        .assert_problem(409, "registration_closed");
     let bad_room = post_json(&server, "/api/rooms", Some(ADMIN), &json!({"starts_at": "next tuesday"}));
     bad_room.assert_problem(400, "invalid_registration");
 

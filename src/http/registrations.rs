@@ -3,7 +3,8 @@
 //! - `POST /api/rooms/{room}/registrations` (public): `{"name","email","fields":{…}}` → 201
 //!   the registration with its personal `token` (a signed attendee token of participant
 //!   `r-…`, valid until a week after the event ends), `join_url` (the watch page with it) and
-//!   `ics_url`; emits `registration.created`.
+//!   `ics_url`; emits `registration.created`. Closed (409 `registration_closed`) once that
+//!   token could no longer be used: a week after the event ended.
 //! - `GET /api/rooms/{room}/registrations[?format=csv]` (host): every registration.
 //! - `POST /api/rooms/{room}/registrations/{id}/approve` and `/reject` (host): 200 the
 //!   registration; emits `registration.approved` / `registration.rejected` when it changed. A
@@ -122,6 +123,13 @@ pub async fn register(
         Some(end) => u64::try_from(end).unwrap_or(0) + TOKEN_GRACE_AFTER_EVENT_S,
         None => now + state.access.max_ttl_s,
     };
+    if expires <= now {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "registration_closed",
+            "the event ended more than a week ago: registration is closed",
+        ));
+    }
     let name = registrant.name.clone();
     let registration =
         state.registrations.register(&room_id, &details.registration, registrant, now as i64, |participant| {
