@@ -19,39 +19,77 @@ use common::{Response, Server, python};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "Bearer test-admin-token";
+const WEBHOOK_SECRET: &str = "s3cret";
 
-/// A webhook receiver that answers 200 and keeps each body's JSON.
-fn webhook_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+/// One webhook request: its `webhook-id`, body, whether its signature verified, and the status
+/// the receiver answered.
+#[derive(Debug, Clone)]
+struct Hook {
+    id: String,
+    json: Value,
+    signed: bool,
+    status: u16,
+}
+
+/// A webhook receiver that answers 500 to its first request, then 200, and checks each
+/// signature as a Standard Webhooks receiver would (HMAC-SHA256 of "id.timestamp.body").
+fn webhook_receiver() -> (String, Arc<Mutex<Vec<Hook>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let received = Arc::new(Mutex::new(Vec::new()));
+    let received = Arc::new(Mutex::new(Vec::<Hook>::new()));
     let keep = received.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
+            let mut headers = std::collections::HashMap::new();
             loop {
                 let mut line = String::new();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                     break;
                 }
-                if let Some((k, v)) = line.split_once(':')
-                    && k.eq_ignore_ascii_case("content-length")
-                {
-                    length = v.trim().parse().unwrap_or(0);
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
                 }
             }
+            let length = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
             let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_ok()
-                && let Ok(json) = serde_json::from_slice(&body)
-            {
-                keep.lock().unwrap().push(json);
+            if reader.read_exact(&mut body).is_err() {
+                continue;
             }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let header = |name: &str| headers.get(name).cloned().unwrap_or_default();
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, WEBHOOK_SECRET.as_bytes());
+            let mut signed = format!("{}.{}.", header("webhook-id"), header("webhook-timestamp")).into_bytes();
+            signed.extend_from_slice(&body);
+            let expected = format!("v1,{}", base64(ring::hmac::sign(&key, &signed).as_ref()));
+            let mut hooks = keep.lock().unwrap();
+            let status = if hooks.is_empty() { 500 } else { 200 };
+            hooks.push(Hook {
+                id: header("webhook-id"),
+                json: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                signed: header("webhook-signature").split(' ').any(|s| s == expected),
+                status,
+            });
+            drop(hooks);
+            let _ = write!(stream, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         }
     });
     (url, received)
+}
+
+/// Standard base64 with padding (RFC 4648 §4), written here apart from the server's.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out
 }
 
 fn post_json(server: &Server, path: &str, auth: Option<&str>, body: &Value) -> Response {
@@ -98,7 +136,11 @@ print(json.dumps({
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrants_get_a_personal_link_and_calendar_and_the_host_decides() {
     let (hook_url, hooks) = webhook_receiver();
-    let env = [("TOWNHALL_WEBHOOKS_URLS", hook_url.as_str()), ("TOWNHALL_WEBHOOKS_SECRET", "s3cret")];
+    let env = [
+        ("TOWNHALL_WEBHOOKS_URLS", hook_url.as_str()),
+        ("TOWNHALL_WEBHOOKS_SECRET", WEBHOOK_SECRET),
+        ("TOWNHALL_WEBHOOKS_BACKOFF_INITIAL_MS", "100"),
+    ];
     let server = Server::start_with(&env);
     let description = "Quarterly numbers; Q&A, then drinks.\nBring questions \\ ideas.";
     let open = create_room(
@@ -268,18 +310,24 @@ async fn registrants_get_a_personal_link_and_calendar_and_the_host_decides() {
         other => panic!("a rejected registrant got in: {:?}", other.map(|_| ())),
     }
 
-    // The webhooks: every registration and decision.
+    // The webhooks: every registration and decision, signed; the first was refused by the
+    // receiver (500) and came again with the same webhook-id.
     server.wait_for("registration webhooks", Duration::from_secs(30), |_| {
-        let kinds: Vec<String> =
-            hooks.lock().unwrap().iter().map(|h| h["type"].as_str().unwrap_or_default().to_owned()).collect();
-        kinds.iter().filter(|k| *k == "registration.created").count() == 4
-            && kinds.contains(&"registration.approved".to_owned())
-            && kinds.contains(&"registration.rejected".to_owned())
+        let hooks = hooks.lock().unwrap();
+        let delivered = |kind: &str| hooks.iter().filter(|h| h.status == 200 && h.json["type"] == kind).count();
+        delivered("registration.created") == 4
+            && delivered("registration.approved") == 1
+            && delivered("registration.rejected") == 1
     });
-    let created = hooks.lock().unwrap().iter().find(|h| h["type"] == "registration.created").cloned().unwrap();
-    assert_eq!(created["data"]["room"], room);
-    assert_eq!(created["data"]["registration"]["email"], "Ada@Example.org");
-    assert_eq!(created["data"]["registration"]["participant"], participant);
+    let hooks = hooks.lock().unwrap().clone();
+    assert!(hooks.iter().all(|h| h.signed), "{hooks:?}");
+    let (first, retried) = (&hooks[0], &hooks[1]);
+    assert_eq!((first.status, retried.status), (500, 200));
+    assert_eq!((&first.id, &first.json), (&retried.id, &retried.json), "a retry is the same event");
+    let created = hooks.iter().find(|h| h.json["type"] == "registration.created").unwrap();
+    assert_eq!(created.json["data"]["room"], room);
+    assert_eq!(created.json["data"]["registration"]["email"], "Ada@Example.org");
+    assert_eq!(created.json["data"]["registration"]["participant"], participant);
 
     // kill -9 and restart: the registrations, their calendar and their tokens are still there.
     // (Links name the server's address, which is new after the restart.)
