@@ -38,8 +38,9 @@ pub struct Room {
     pub record: RoomRecord,
     pub stage: Arc<Stage>,
     pub hls: Arc<HlsStream>,
-    /// The host's recordings of the program, kept beside its replay.
-    pub recordings: RecordingStore,
+    /// The host's recordings of the program, kept beside its replay (shared with the room's
+    /// next version when its details change, [`Rooms::update`]).
+    pub recordings: Arc<RecordingStore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +151,29 @@ impl Rooms {
         Ok(room)
     }
 
+    /// Changes a room's record (`PATCH`): the room is replaced by one with the new record and
+    /// the same stage, program and recordings; holders of the old `Arc` see the old record.
+    pub fn update(&self, id: &str, change: impl FnOnce(&mut RoomRecord)) -> Result<Option<Arc<Room>>, RoomError> {
+        let mut rooms = self.lock();
+        let Some(old) = rooms.get(id).cloned() else {
+            return Ok(None);
+        };
+        let mut record = old.record.clone();
+        change(&mut record);
+        let room = Arc::new(Room {
+            record,
+            stage: old.stage.clone(),
+            hls: old.hls.clone(),
+            recordings: old.recordings.clone(),
+        });
+        rooms.insert(id.to_owned(), room.clone());
+        if let Err(e) = self.save(&rooms) {
+            rooms.insert(id.to_owned(), old);
+            return Err(e);
+        }
+        Ok(Some(room))
+    }
+
     /// Deletes a room; returns it if it existed.
     pub fn delete(&self, id: &str) -> Result<Option<Arc<Room>>, RoomError> {
         let mut rooms = self.lock();
@@ -174,7 +198,7 @@ impl Rooms {
 fn new_room(record: RoomRecord, limits: StageLimits, hls_limits: StreamLimits, hls_dir: &Path) -> Room {
     let stage = Stage::new(record.id.clone(), limits);
     let dir = hls_dir.join(&record.id);
-    let recordings = RecordingStore::open(&dir);
+    let recordings = Arc::new(RecordingStore::open(&dir));
     let hls = Arc::new(HlsStream::new(record.id.clone(), hls_limits, Some(dir)));
     Room { record, stage, hls, recordings }
 }

@@ -113,6 +113,15 @@ fn every_endpoint_and_command_checks_the_callers_role_and_room() {
     let endpoints: Vec<Endpoint> = vec![
         ("GET", format!("/api/rooms/{r}"), "", String::new(), &hosts, 200, 0),
         (
+            "PATCH",
+            format!("/api/rooms/{r}"),
+            "application/json",
+            json!({"duration_min": 45}).to_string(),
+            &hosts,
+            200,
+            0,
+        ),
+        (
             "POST",
             format!("/api/rooms/{r}/program"),
             "application/json",

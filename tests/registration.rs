@@ -345,6 +345,45 @@ async fn registrants_get_a_personal_link_and_calendar_and_the_host_decides() {
     register(&server, room, json!({"name": "Cy", "email": "cy@example.org", "fields": {"company": "x"}}))
         .assert_problem(409, "registration_full");
 
+    // The host moves the event and rewords it: the room and the calendar follow; an attendee
+    // may not; bad changes are refused.
+    let room_path = format!("/api/rooms/{room}");
+    let patch = |auth: &str, body: Value| {
+        server.request(
+            "PATCH",
+            &room_path,
+            &[("Authorization", auth), ("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    };
+    let moved_room =
+        patch(&host, json!({"starts_at": "2026-12-02T09:30:00Z", "description": "", "name": "Q4 town hall (moved)"}));
+    assert_eq!(moved_room.status, 200, "{}", moved_room.text());
+    let moved_room = moved_room.json();
+    assert_eq!(
+        (moved_room["starts_at"].as_str(), moved_room["duration_min"].as_u64()),
+        (Some("2026-12-02T09:30:00Z"), Some(90))
+    );
+    assert!(moved_room.get("description").is_none(), "{moved_room}");
+    assert_eq!(moved_room["registration"]["capacity"], 2, "what is not given stays");
+    let cal = parse_ics(&server.request("GET", &ics_path, &[], b"").text());
+    assert_eq!(
+        (cal["start"].as_str(), cal["end"].as_str()),
+        (Some("2026-12-02T09:30:00+00:00"), Some("2026-12-02T11:00:00+00:00"))
+    );
+    assert_eq!(cal["summary"], "Q4 town hall (moved)");
+    patch(&as_ada, json!({"duration_min": 30})).assert_problem(403, "forbidden");
+    patch(&host, json!({"duration_min": 0})).assert_problem(400, "invalid_registration");
+    patch(&host, json!({"starts_at": "soon"})).assert_problem(400, "invalid_registration");
+    patch(&host, json!({"name": " "})).assert_problem(400, "invalid_name");
+    patch(&host, json!({"phase": "live"})).assert_problem(400, "malformed_json");
+    // Changes survive a restart like everything else.
+    let data_dir = server.kill_keeping_data();
+    let server = Server::start_in(data_dir, &env);
+    let read = server.request("GET", &room_path, &[("Authorization", &host)], b"").json();
+    assert_eq!(read["starts_at"], "2026-12-02T09:30:00Z");
+    assert_eq!(read["name"], "Q4 town hall (moved)");
+
     // Deleting the room deletes its registrations.
     let r = server.request("DELETE", &format!("/api/rooms/{room}"), &[("Authorization", ADMIN)], b"");
     assert_eq!(r.status, 204);

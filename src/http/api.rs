@@ -233,6 +233,66 @@ pub async fn delete_room(
     }
 }
 
+/// The body of `PATCH /api/rooms/{room}`: what is given changes, the rest stays.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoom {
+    pub name: Option<String>,
+    pub starts_at: Option<String>,
+    pub duration_min: Option<u32>,
+    /// `""` removes the description.
+    pub description: Option<String>,
+    pub registration: Option<RegistrationSettings>,
+}
+
+/// `PATCH /api/rooms/{room}` (host or admin): changes the name and the event's details. Links
+/// and tokens already handed out stay as they are (a registrant's token keeps its expiry);
+/// calendar files made from now on carry the new details.
+pub async fn update_room(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<RoomView>> {
+    let room = room_or_404(&state, &id)?;
+    let admin = auth::require_host(&state, &room, &headers)?.admin;
+    let bytes = read_body(&state, body).await?;
+    let request: UpdateRoom = serde_json::from_slice(&bytes)
+        .map_err(|e| Problem::bad_request("malformed_json", format!("invalid room changes: {e}")))?;
+    let name = match request.name.map(|n| n.trim().to_owned()) {
+        Some(n) if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) => {
+            return Err(Problem::bad_request("invalid_name", "name: 1 to 200 characters, no control characters"));
+        }
+        other => other,
+    };
+    let mut details = room.record.details.clone();
+    if let Some(starts_at) = request.starts_at {
+        details.starts_at = Some(starts_at);
+    }
+    if let Some(duration) = request.duration_min {
+        details.duration_min = duration;
+    }
+    if let Some(description) = request.description {
+        details.description = Some(description).filter(|d| !d.is_empty());
+    }
+    if let Some(registration) = request.registration {
+        details.registration = registration;
+    }
+    let details = details.validated()?;
+    let updated = state
+        .rooms
+        .update(&id, |record| {
+            if let Some(name) = name {
+                record.name = name;
+            }
+            record.details = details;
+        })
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?
+        .ok_or_else(|| Problem::not_found("unknown_room", format!("no room {id:?}")))?;
+    tracing::info!(room = %id, "room details changed");
+    Ok(Json(view(&updated, &base_url(&state, &headers), true, admin)))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetProgram {

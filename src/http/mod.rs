@@ -165,7 +165,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/rooms", post(api::create_room).get(api::list_rooms))
-        .route("/api/rooms/{room}", get(api::get_room).delete(api::delete_room))
+        .route("/api/rooms/{room}", get(api::get_room).delete(api::delete_room).patch(api::update_room))
         .route("/api/rooms/{room}/program", post(api::set_program))
         .route("/api/rooms/{room}/end", post(api::end_event))
         .route("/api/rooms/{room}/recordings", post(recordings::start_or_stop).get(recordings::list))
