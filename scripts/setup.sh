@@ -53,7 +53,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import aiortc, imageio_ffmpeg, aiohttp, numpy" 2>/dev/null; then
+if ! .venv/bin/python -c "import aiortc, imageio_ffmpeg, aiohttp, numpy, icalendar" 2>/dev/null; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
 fi

@@ -11,7 +11,9 @@
 //!   same participant comes back on reconnect and after a restart). A signed token is refused in
 //!   another room, after it expires, and once revoked (`POST /api/rooms/{room}/tokens/revoke`:
 //!   one token by its `jti`, or every token of a participant; kept in `<data_dir>/revoked.json`
-//!   until the tokens it names expire).
+//!   until the tokens it names expire). A registrant's token
+//!   (`POST /api/rooms/{room}/registrations`) lasts until its event is over, which may be longer
+//!   than `server.token_max_ttl_s` ([`Access::issue_until`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -28,6 +30,9 @@ use crate::tokens::{Claims, ISSUER, TokenError, TokenKey};
 pub const NAME_MAX_CHARS: usize = 64;
 /// Longest participant id, in bytes.
 pub const PARTICIPANT_MAX_LEN: usize = 64;
+/// Longest life of a registrant's token ([`Access::issue_until`]): about 13 months, so that one
+/// can register a year ahead. Revocations are kept this long too.
+pub const EVENT_TOKEN_MAX_S: u64 = 400 * 86_400;
 
 /// Why a token or name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,6 +153,31 @@ impl Access {
         ttl_s: u64,
         now_s: u64,
     ) -> (String, Claims) {
+        self.sign(room, role, participant, name, now_s + ttl_s.clamp(1, self.max_ttl_s), now_s)
+    }
+
+    /// Signs a token that expires at `exp_s` (Unix s): a registrant's join link, which must last
+    /// until its event is over however far ahead it was made. At most
+    /// [`EVENT_TOKEN_MAX_S`] ahead (or `max_ttl_s`, if that is longer).
+    pub fn issue_until(
+        &self,
+        room: &str,
+        role: Role,
+        participant: &str,
+        name: &str,
+        exp_s: u64,
+        now_s: u64,
+    ) -> (String, Claims) {
+        let exp = exp_s.clamp(now_s + 1, now_s + self.longest_ttl_s());
+        self.sign(room, role, participant, name, exp, now_s)
+    }
+
+    /// The longest any token signed here lives: how long a revocation must be kept.
+    fn longest_ttl_s(&self) -> u64 {
+        self.max_ttl_s.max(EVENT_TOKEN_MAX_S)
+    }
+
+    fn sign(&self, room: &str, role: Role, participant: &str, name: &str, exp: u64, now_s: u64) -> (String, Claims) {
         let claims = Claims {
             iss: ISSUER.into(),
             room: room.into(),
@@ -155,7 +185,7 @@ impl Access {
             sub: participant.into(),
             name: name.into(),
             iat: now_s,
-            exp: now_s + ttl_s.clamp(1, self.max_ttl_s),
+            exp,
             jti: random_token(16),
         };
         (self.key.sign(&claims), claims)
@@ -170,7 +200,7 @@ impl Access {
             room: room.into(),
             jti: jti.map(str::to_owned),
             participant: participant.map(str::to_owned),
-            until: now_s + self.max_ttl_s,
+            until: now_s + self.longest_ttl_s(),
         });
         let json = serde_json::to_vec_pretty(&*revoked)?;
         write_atomically(&self.revoked_path, &json)
@@ -275,6 +305,7 @@ mod tests {
             publish_token: "publish-secret".into(),
             host_token: "host-secret".into(),
             created_at: 0,
+            details: Default::default(),
         }
     }
 

@@ -29,6 +29,22 @@ pub struct Config {
     pub interaction: InteractionConfig,
     pub websocket: WebSocketConfig,
     pub webhooks: WebhooksConfig,
+    pub reports: ReportsConfig,
+}
+
+/// `[reports]`: attendance and engagement reports (`GET /api/rooms/{room}/report`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Seconds between two heartbeats of a watch page (told to clients in `welcome`); each
+    /// playing heartbeat credits this many seconds of watch time (1 to 3600). Default 15.
+    pub heartbeat_interval_s: u64,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self { heartbeat_interval_s: 15 }
+    }
 }
 
 /// `[webhooks]`: signed HTTP callbacks for what happens in rooms (Standard Webhooks), see
@@ -353,6 +369,9 @@ impl Config {
         }
         if i.chat_rate.burst == 0 || i.question_rate.burst == 0 {
             bail!("interaction.chat_rate.burst and interaction.question_rate.burst must be at least 1");
+        }
+        if !(1..=3_600).contains(&self.reports.heartbeat_interval_s) {
+            bail!("reports.heartbeat_interval_s must be between 1 and 3600");
         }
         if self.webrtc.ice_failed_timeout_ms == 0 || self.webrtc.ice_disconnected_timeout_ms == 0 {
             bail!("webrtc.ice_*_timeout_ms must be positive");

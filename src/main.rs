@@ -3,12 +3,15 @@
 
 mod access;
 mod config;
+mod datetime;
 mod http;
 mod interaction;
 mod lifecycle;
 mod presence;
 mod program;
 mod recordings;
+mod registration;
+mod reports;
 mod retention;
 mod rooms;
 mod tls;
@@ -211,6 +214,10 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
     let webhooks = webhooks::Webhooks::open(data_dir, &config.webhooks)
         .with_context(|| format!("cannot open the webhook spool in {}", data_dir.display()))?;
     webhooks.start(&config.webhooks).map_err(|err| anyhow::anyhow!("webhooks: {err}"))?;
+    let registrations = registration::store::Registrations::open(data_dir)
+        .with_context(|| format!("cannot open the registrations in {}", data_dir.display()))?;
+    let reports = reports::Reports::open(data_dir, config.reports.heartbeat_interval_s, reports::unix_now_ms())
+        .with_context(|| format!("cannot open the attendance store in {}", data_dir.display()))?;
     let state = Arc::new(http::AppState {
         config,
         admin_token,
@@ -227,6 +234,8 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         access,
         webhooks: Arc::new(webhooks),
         presence: Default::default(),
+        registrations,
+        reports: Arc::new(reports),
     });
     for room in state.rooms.list() {
         let resume = if state.config.hls.enabled { program::restore_replay(&room.hls).await } else { None };

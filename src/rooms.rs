@@ -15,6 +15,7 @@ use townhall_origin::{HlsStream, StreamLimits};
 
 use crate::lifecycle::Phase;
 use crate::recordings::RecordingStore;
+use crate::registration::EventDetails;
 use crate::waiting_room::WaitingRoom;
 
 /// What is stored of a room.
@@ -28,6 +29,10 @@ pub struct RoomRecord {
     pub host_token: String,
     /// Seconds since the Unix epoch.
     pub created_at: u64,
+    /// When, how long, what, and who may register (`starts_at`, `duration_min`,
+    /// `description`, `registration`: see [`EventDetails`]); defaults for older records.
+    #[serde(flatten)]
+    pub details: EventDetails,
 }
 
 /// What changes of a room, stored with its record.
@@ -68,22 +73,31 @@ struct StoredRoom {
     state: RoomState,
 }
 
+/// What changes of a room while it runs: its stored state and who waits.
+#[derive(Debug)]
+pub struct Lobby {
+    /// Its phase and waiting room; changed through [`Rooms::update`].
+    state: Mutex<RoomState>,
+    /// Who waits to be let in (not stored).
+    pub waiting: Mutex<WaitingRoom>,
+    /// Bumped at every change of the room's state, which waiting connections watch.
+    pub changed: tokio::sync::watch::Sender<u64>,
+    /// A waiting list is about to be sent to the moderators ([`crate::http::ws_waiting`]).
+    pub waiting_list_due: std::sync::atomic::AtomicBool,
+}
+
 /// A live room: its record, its stage and its program as the origin serves it.
 #[derive(Debug)]
 pub struct Room {
     pub record: RoomRecord,
-    /// Its phase and waiting room; changed through [`Rooms::update`].
-    state: Mutex<RoomState>,
-    /// Who waits to be let in (not stored), and a counter bumped at every change of the room's
-    /// state or of its waiting room, which waiting connections watch.
-    pub waiting: Mutex<WaitingRoom>,
-    pub changed: tokio::sync::watch::Sender<u64>,
-    /// A waiting list is about to be sent to the moderators ([`crate::http::ws_waiting`]).
-    pub waiting_list_due: std::sync::atomic::AtomicBool,
+    /// Its lifecycle and waiting room, shared by every version of the room (a new version
+    /// is made when its details change, [`Rooms::update_record`]).
+    pub lobby: Arc<Lobby>,
     pub stage: Arc<Stage>,
     pub hls: Arc<HlsStream>,
-    /// The host's recordings of the program, kept beside its replay.
-    pub recordings: RecordingStore,
+    /// The host's recordings of the program, kept beside its replay (shared with the room's
+    /// next version when its details change, [`Rooms::update`]).
+    pub recordings: Arc<RecordingStore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,16 +115,16 @@ pub enum RoomError {
 impl Room {
     /// Its state now.
     pub fn state(&self) -> RoomState {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.lobby.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn phase(&self) -> Phase {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).phase
+        self.lobby.state.lock().unwrap_or_else(|e| e.into_inner()).phase
     }
 
     /// Tells the room's waiting connections to look again.
     pub fn notify_changed(&self) {
-        self.changed.send_modify(|n| *n += 1);
+        self.lobby.changed.send_modify(|n| *n += 1);
     }
 }
 
@@ -173,7 +187,20 @@ impl Rooms {
     }
 
     /// Creates a room with fresh tokens.
+    #[cfg(test)]
     pub fn create(&self, id: Option<String>, name: Option<String>, state: RoomState) -> Result<Arc<Room>, RoomError> {
+        self.create_with(id, name, EventDetails::default(), state)
+    }
+
+    /// Creates a room with fresh tokens, its event's details (already checked) and its
+    /// initial state.
+    pub fn create_with(
+        &self,
+        id: Option<String>,
+        name: Option<String>,
+        details: EventDetails,
+        state: RoomState,
+    ) -> Result<Arc<Room>, RoomError> {
         let mut rooms = self.lock();
         let id = match id {
             Some(id) if !is_valid_name(&id) => return Err(RoomError::InvalidId(id)),
@@ -195,6 +222,7 @@ impl Rooms {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            details,
         };
         let room = Arc::new(new_room(record, state, self.limits, self.hls_limits, &self.hls_dir));
         rooms.insert(id.clone(), room.clone());
@@ -203,6 +231,34 @@ impl Rooms {
             return Err(e);
         }
         Ok(room)
+    }
+
+    /// Changes a room's record (`PATCH`): the room is replaced by one with the new record and
+    /// the same stage, program and recordings; holders of the old `Arc` see the old record.
+    pub fn update_record(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut RoomRecord),
+    ) -> Result<Option<Arc<Room>>, RoomError> {
+        let mut rooms = self.lock();
+        let Some(old) = rooms.get(id).cloned() else {
+            return Ok(None);
+        };
+        let mut record = old.record.clone();
+        change(&mut record);
+        let room = Arc::new(Room {
+            record,
+            lobby: old.lobby.clone(),
+            stage: old.stage.clone(),
+            hls: old.hls.clone(),
+            recordings: old.recordings.clone(),
+        });
+        rooms.insert(id.to_owned(), room.clone());
+        if let Err(e) = self.save(&rooms) {
+            rooms.insert(id.to_owned(), old);
+            return Err(e);
+        }
+        Ok(Some(room))
     }
 
     /// Deletes a room; returns it if it existed.
@@ -224,11 +280,11 @@ impl Rooms {
         let rooms = self.lock();
         let room = rooms.get(id).ok_or_else(|| RoomError::Unknown(id.to_owned()))?;
         let before = room.state();
-        let result = change(&mut room.state.lock().unwrap_or_else(|e| e.into_inner()));
+        let result = change(&mut room.lobby.state.lock().unwrap_or_else(|e| e.into_inner()));
         if room.state() != before
             && let Err(e) = self.save(&rooms)
         {
-            *room.state.lock().unwrap_or_else(|e| e.into_inner()) = before;
+            *room.lobby.state.lock().unwrap_or_else(|e| e.into_inner()) = before;
             return Err(e);
         }
         room.notify_changed();
@@ -253,14 +309,16 @@ fn new_room(
 ) -> Room {
     let stage = Stage::new(record.id.clone(), limits);
     let dir = hls_dir.join(&record.id);
-    let recordings = RecordingStore::open(&dir);
+    let recordings = Arc::new(RecordingStore::open(&dir));
     let hls = Arc::new(HlsStream::new(record.id.clone(), hls_limits, Some(dir)));
     Room {
         record,
-        state: Mutex::new(state),
-        waiting: Mutex::default(),
-        changed: tokio::sync::watch::Sender::new(0),
-        waiting_list_due: Default::default(),
+        lobby: Arc::new(Lobby {
+            state: Mutex::new(state),
+            waiting: Mutex::default(),
+            changed: tokio::sync::watch::Sender::new(0),
+            waiting_list_due: Default::default(),
+        }),
         stage,
         hls,
         recordings,

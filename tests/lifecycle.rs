@@ -11,19 +11,9 @@ mod common;
 use std::time::Duration;
 
 use common::hls::wait_program;
-use common::ws::{Read, WsClient, ws_url};
+use common::ws::WsClient;
 use common::{Room, Server, ffmpeg_publish};
 use serde_json::{Value, json};
-
-/// Connects and returns the client and its first message (`waiting` or `welcome`).
-async fn join(server: &Server, room: &str, query: &str) -> (WsClient, Value) {
-    let (socket, _) = tokio_tungstenite::connect_async(ws_url(server, room, query)).await.expect("websocket connect");
-    let mut client = WsClient { socket, pending: Default::default(), welcome: Value::Null };
-    match client.read(Duration::from_secs(30)).await {
-        Read::Json(first) => (client, first),
-        Read::Closed(code) => panic!("closed ({code:?}) on joining"),
-    }
-}
 
 /// The next message of `kind` (others are kept in `pending`).
 fn create_scheduled(server: &Server) -> Room {
@@ -54,7 +44,7 @@ async fn a_scheduled_webinar_goes_through_green_room_live_and_end() {
     let host = format!("Bearer {}", room.host_token);
 
     // Scheduled: the attendee waits; what it sends is refused; nothing is broadcast.
-    let (mut ada, first) = join(&server, &room.id, "name=Ada").await;
+    let (mut ada, first) = WsClient::join(&server, &room.id, "name=Ada").await;
     assert_eq!(first["type"], "waiting", "{first}");
     assert_eq!(first["reason"], "not_live");
     assert_eq!(first["room"]["name"], "Quarterly all-hands");
@@ -125,7 +115,7 @@ async fn a_scheduled_webinar_goes_through_green_room_live_and_end() {
         br#"{"waiting_room": true}"#,
     );
     assert_eq!(set.json()["waiting_room"], true, "{}", set.text());
-    let (mut bob, first) = join(&server, &room.id, "name=Bob").await;
+    let (mut bob, first) = WsClient::join(&server, &room.id, "name=Bob").await;
     assert_eq!((first["type"].as_str(), first["reason"].as_str()), (Some("waiting"), Some("admission")), "{first}");
     let bob_id = first["participant"]["participant_id"].as_str().unwrap().to_owned();
     let bob_token = first["token"].as_str().unwrap().to_owned();
@@ -149,7 +139,7 @@ async fn a_scheduled_webinar_goes_through_green_room_live_and_end() {
     // Ada was let in by going live, not by the host: with admission by hand she now waits on
     // reconnecting; Bob, admitted, comes straight in, also after a kill -9.
     drop(ada);
-    let (_ada, first) = join(&server, &room.id, &format!("token={ada_token}")).await;
+    let (_ada, first) = WsClient::join(&server, &room.id, &format!("token={ada_token}")).await;
     assert_eq!(first["reason"], "admission", "{first}");
 
     drop(presenter);
@@ -157,7 +147,7 @@ async fn a_scheduled_webinar_goes_through_green_room_live_and_end() {
     let server = Server::start_in(data, &[]);
     let view = server.request("GET", &room_path, &[("Authorization", &host)], b"").json();
     assert_eq!((view["phase"].as_str(), view["waiting_room"].as_bool()), (Some("live"), Some(true)), "{view}");
-    let (_bob, first) = join(&server, &room.id, &format!("token={bob_token}")).await;
+    let (_bob, first) = WsClient::join(&server, &room.id, &format!("token={bob_token}")).await;
     assert_eq!(first["type"], "welcome", "{first}");
 
     // Ended: publishing is refused, the playlist ends, attendees are no longer held.
@@ -184,6 +174,6 @@ async fn a_scheduled_webinar_goes_through_green_room_live_and_end() {
     );
     r.assert_problem(409, "room_ended");
     post_json(&server, &phase_path, &room.host_token, json!({"phase": "live"})).assert_problem(409, "bad_transition");
-    let (_ada, first) = join(&server, &room.id, &format!("token={ada_token}")).await;
+    let (_ada, first) = WsClient::join(&server, &room.id, &format!("token={ada_token}")).await;
     assert_eq!(first["type"], "welcome", "the replay is public: {first}");
 }

@@ -8,6 +8,8 @@
 // - Commands carry a nonce; the server answers each with `ack` or `error` (in order). A command
 //   sent while the socket is down waits and goes out after the reconnect with the same nonce:
 //   the server handles a nonce once, so a resend after a drop is harmless.
+// - Heartbeats: `heartbeat(playing)` sends {"type":"heartbeat","playing"} (the page calls it
+//   every `heartbeat_interval_s` of the welcome); no reply comes.
 //
 // Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok),
 // onWaiting(waiting) while the waiting room holds this attendee, onInvitation(stage_invitation),
@@ -63,6 +65,13 @@ export class RoomSocket {
   close() {
     this.closed = true;
     this.ws?.close();
+  }
+
+  // The player's heartbeat (watch time in the room's report); not answered, not queued.
+  heartbeat(playing) {
+    if (this.ws?.readyState === WebSocket.OPEN && this.ws.welcomed) {
+      this.ws.send(JSON.stringify({ type: 'heartbeat', playing }));
+    }
   }
 
   receive(m) {

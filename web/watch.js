@@ -118,8 +118,19 @@ function snapshotKeys(s) {
 const waitingRoom = waitingScreen($('waiting'));
 let letIn;
 const admitted = new Promise((resolve) => { letIn = resolve; });
+// Watch time for the room's report: every `heartbeat_interval_s`, whether the video plays.
+let heartbeats = null;
+function startHeartbeats(intervalS) {
+  if (heartbeats || replay || !(intervalS > 0)) return;
+  const beat = () => socket?.heartbeat(!video.paused && !video.ended && video.readyState > 2);
+  heartbeats = setInterval(beat, intervalS * 1000);
+  video.addEventListener('playing', beat, { once: true });
+}
+
 function connectSocket() {
   socket = new RoomSocket(room, {
+    // A registrant's personal join link carries its token (`/watch/{room}?token=…`).
+    token: params.get('token'),
     name: params.get('name'),
     onStatus: (text, ok) => { $('connection').textContent = text; $('connection').className = ok ? 'ok' : 'muted'; },
     onWaiting(w) {
@@ -137,6 +148,7 @@ function connectSocket() {
       $('watch-layout').hidden = false;
       letIn();
       state.me = w.participant;
+      startHeartbeats(w.heartbeat_interval_s);
       if (uses('ws') && w.snapshot && !replay) {
         state.applySnapshot(w.snapshot);
         timeline.baseline(w.snapshot.seq, snapshotKeys(w.snapshot));

@@ -208,7 +208,8 @@ pub fn to_csv(questions: &[QuestionView]) -> String {
     out
 }
 
-fn csv_field(text: &str) -> String {
+/// One CSV field, defused and quoted as [`to_csv`] says (other exports use it too).
+pub fn csv_field(text: &str) -> String {
     let defused = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
     if defused.contains([',', '"', '\r', '\n']) { format!("\"{}\"", defused.replace('"', "\"\"")) } else { defused }
 }

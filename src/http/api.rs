@@ -13,6 +13,7 @@ use super::auth;
 use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
 use crate::lifecycle::Phase;
+use crate::registration::{DEFAULT_DURATION_MIN, EventDetails, RegistrationError, RegistrationSettings};
 use crate::rooms::{Room, RoomError, RoomState};
 use crate::webhooks::EventType;
 use townhall_origin::object_store::{DiskSink, ObjectSink};
@@ -26,11 +27,32 @@ pub struct CreateRoom {
     pub name: Option<String>,
     /// Where the webinar starts: `scheduled` (attendees wait, nothing is broadcast until the
     /// host goes live), `green_room` (presenters on stage, nothing broadcast) or `live` (the
-    /// program runs at once: an ad-hoc room). Default `live`.
+    /// program runs at once: an ad-hoc room). Default: `scheduled` when `starts_at` is given,
+    /// else `live`.
     pub phase: Option<Phase>,
     /// Attendees wait until the host lets them in, even once live. Default false.
     #[serde(default)]
     pub waiting_room: bool,
+    /// When the event starts (RFC 3339).
+    pub starts_at: Option<String>,
+    /// Minutes; 60 when absent.
+    pub duration_min: Option<u32>,
+    pub description: Option<String>,
+    /// Who may register and what they are asked ([`RegistrationSettings`]).
+    pub registration: Option<RegistrationSettings>,
+}
+
+impl CreateRoom {
+    /// The event's details it asks for, checked.
+    fn details(&mut self) -> Result<EventDetails, RegistrationError> {
+        EventDetails {
+            starts_at: self.starts_at.take(),
+            duration_min: self.duration_min.unwrap_or(DEFAULT_DURATION_MIN),
+            description: self.description.take(),
+            registration: self.registration.take().unwrap_or_default(),
+        }
+        .validated()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +89,11 @@ pub struct RoomView {
     pub waiting: usize,
     /// Distinct participants connected to the room's WebSocket now.
     pub participants: usize,
+    /// `starts_at`, `duration_min`, `description`, `registration`.
+    #[serde(flatten)]
+    pub details: EventDetails,
+    /// Where attendees register (`POST`).
+    pub registration_url: String,
 }
 
 /// The base URL for links: `server.public_url`, else the request's Host.
@@ -113,8 +140,10 @@ pub(super) fn view(state: &SharedState, room: &Room, base: &str, with_tokens: bo
             .collect(),
         phase: room_state.phase,
         waiting_room: room_state.waiting_room,
-        waiting: room.waiting.lock().unwrap_or_else(|e| e.into_inner()).count(),
+        waiting: room.lobby.waiting.lock().unwrap_or_else(|e| e.into_inner()).count(),
         participants: state.presence.count(id),
+        details: room.record.details.clone(),
+        registration_url: format!("{base}/api/rooms/{id}/registrations"),
     }
 }
 
@@ -130,7 +159,7 @@ pub(super) fn is_admin(state: &SharedState, headers: &HeaderMap) -> bool {
 pub async fn create_room(State(state): State<SharedState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     auth::require(&headers, &[&state.admin_token], "admin token")?;
     let bytes = read_body(&state, body).await?;
-    let request: CreateRoom = if bytes.iter().all(u8::is_ascii_whitespace) {
+    let mut request: CreateRoom = if bytes.iter().all(u8::is_ascii_whitespace) {
         CreateRoom::default()
     } else {
         let is_json = headers
@@ -147,13 +176,15 @@ pub async fn create_room(State(state): State<SharedState>, headers: HeaderMap, b
         serde_json::from_slice(&bytes)
             .map_err(|e| Problem::bad_request("malformed_json", format!("invalid room JSON: {e}")))?
     };
-    let phase = request.phase.unwrap_or(Phase::Live);
+    let details = request.details()?;
+    let default_phase = if details.starts_at.is_some() { Phase::Scheduled } else { Phase::Live };
+    let phase = request.phase.unwrap_or(default_phase);
     if phase == Phase::Ended {
         return Err(Problem::bad_request("bad_phase", "a room starts scheduled, green_room or live"));
     }
     let mut initial = RoomState::new(phase, request.waiting_room);
     initial.live_at = (phase == Phase::Live).then(crate::access::unix_now_s);
-    let room = state.rooms.create(request.id, request.name, initial).map_err(|e| match e {
+    let room = state.rooms.create_with(request.id, request.name, details, initial).map_err(|e| match e {
         RoomError::Taken(_) => Problem::new(StatusCode::CONFLICT, "room_exists", e.to_string()),
         RoomError::InvalidId(_) => Problem::bad_request("invalid_room_id", e.to_string()),
         RoomError::Io(_) | RoomError::Unknown(_) => {
@@ -204,6 +235,12 @@ pub async fn delete_room(
             if let Err(err) = state.interaction.remove_room(&id) {
                 tracing::error!(room = %id, %err, "the room's interaction events could not be removed");
             }
+            if let Err(err) = state.registrations.delete_room(&id) {
+                tracing::error!(room = %id, %err, "the room's registrations could not be removed");
+            }
+            if let Err(err) = state.reports.delete_room(&id) {
+                tracing::error!(room = %id, %err, "the room's attendance could not be removed");
+            }
             // Its replay, recordings and everything else it stored go with it.
             if let Some(dir) = room.hls.replay_dir.clone()
                 && let Err(err) = DiskSink::new(dir).delete_prefix("").await
@@ -228,6 +265,66 @@ pub async fn delete_room(
         Ok(None) => Err(Problem::not_found("unknown_room", format!("no room {id:?}"))),
         Err(e) => Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())),
     }
+}
+
+/// The body of `PATCH /api/rooms/{room}`: what is given changes, the rest stays.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoom {
+    pub name: Option<String>,
+    pub starts_at: Option<String>,
+    pub duration_min: Option<u32>,
+    /// `""` removes the description.
+    pub description: Option<String>,
+    pub registration: Option<RegistrationSettings>,
+}
+
+/// `PATCH /api/rooms/{room}` (host or admin): changes the name and the event's details. Links
+/// and tokens already handed out stay as they are (a registrant's token keeps its expiry);
+/// calendar files made from now on carry the new details.
+pub async fn update_room(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<RoomView>> {
+    let room = room_or_404(&state, &id)?;
+    let admin = auth::require_host(&state, &room, &headers)?.admin;
+    let bytes = read_body(&state, body).await?;
+    let request: UpdateRoom = serde_json::from_slice(&bytes)
+        .map_err(|e| Problem::bad_request("malformed_json", format!("invalid room changes: {e}")))?;
+    let name = match request.name.map(|n| n.trim().to_owned()) {
+        Some(n) if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) => {
+            return Err(Problem::bad_request("invalid_name", "name: 1 to 200 characters, no control characters"));
+        }
+        other => other,
+    };
+    let mut details = room.record.details.clone();
+    if let Some(starts_at) = request.starts_at {
+        details.starts_at = Some(starts_at);
+    }
+    if let Some(duration) = request.duration_min {
+        details.duration_min = duration;
+    }
+    if let Some(description) = request.description {
+        details.description = Some(description).filter(|d| !d.is_empty());
+    }
+    if let Some(registration) = request.registration {
+        details.registration = registration;
+    }
+    let details = details.validated()?;
+    let updated = state
+        .rooms
+        .update_record(&id, |record| {
+            if let Some(name) = name {
+                record.name = name;
+            }
+            record.details = details;
+        })
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?
+        .ok_or_else(|| Problem::not_found("unknown_room", format!("no room {id:?}")))?;
+    tracing::info!(room = %id, "room details changed");
+    Ok(Json(view(&state, &updated, &base_url(&state, &headers), true, admin)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,7 @@
 //! Bearer tokens (RFC 6750 §2.1): the admin token, each room's keys (host and publish
 //! tokens) and signed tokens ([`crate::access`]). Compared in constant time. A missing or
-//! invalid token is 401; a valid one whose role may not do the thing is 403 `forbidden`.
+//! invalid token is 401; a valid one whose role may not do the thing is 403 `forbidden`; the
+//! token of a registrant the host rejected is 403 `registration_rejected`.
 
 use axum::http::{HeaderMap, StatusCode, header};
 use townhall_interaction::Role;
@@ -8,6 +9,7 @@ use townhall_interaction::Role;
 use super::SharedState;
 use super::problem::Problem;
 use crate::access::{AccessError, Caller, unix_now_s};
+use crate::registration::RegistrationStatus;
 use crate::rooms::Room;
 
 /// The bearer token of a request, if any.
@@ -58,7 +60,23 @@ pub fn caller(
     token: Option<&str>,
 ) -> Result<Option<Caller>, Problem> {
     let token = token.or_else(|| bearer(headers));
-    Ok(state.access.identify(&state.admin_token, &room.record, token, None, unix_now_s())?)
+    let caller = state.access.identify(&state.admin_token, &room.record, token, None, unix_now_s())?;
+    if let Some(caller) = &caller {
+        refuse_rejected(state, room, &caller.actor.participant_id)?;
+    }
+    Ok(caller)
+}
+
+/// A registrant the host rejected may do nothing in the room: 403 `registration_rejected`.
+pub fn refuse_rejected(state: &SharedState, room: &Room, participant: &str) -> Result<(), Problem> {
+    if state.registrations.status(&room.record.id, participant) == Some(RegistrationStatus::Rejected) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "registration_rejected",
+            "the host rejected this registration",
+        ));
+    }
+    Ok(())
 }
 
 /// Requires a caller whose role is one of `roles`.

@@ -32,7 +32,7 @@ use crate::rooms::Room;
 /// Most events per `events` page.
 pub const EVENTS_PAGE_MAX: usize = 1_000;
 
-fn query<T: serde::de::DeserializeOwned + Default>(uri: &Uri, keys: &str) -> ApiResult<T> {
+pub(super) fn query<T: serde::de::DeserializeOwned + Default>(uri: &Uri, keys: &str) -> ApiResult<T> {
     if uri.query().is_none_or(str::is_empty) {
         return Ok(T::default());
     }
@@ -105,8 +105,8 @@ pub async fn chat(
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ExportQuery {
-    format: Option<String>,
+pub(super) struct ExportQuery {
+    pub format: Option<String>,
 }
 
 pub async fn unanswered(

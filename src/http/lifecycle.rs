@@ -118,7 +118,7 @@ pub async fn waiting(
 
 /// What moderators see of the waiting room.
 pub fn waiting_view(room: &Room) -> Value {
-    let list = room.waiting.lock().unwrap_or_else(|e| e.into_inner()).list();
+    let list = room.lobby.waiting.lock().unwrap_or_else(|e| e.into_inner()).list();
     json!({ "waiting_room": room.state().waiting_room, "waiting": list })
 }
 
@@ -167,7 +167,7 @@ pub async fn admit(
         return Err(Problem::bad_request("bad_admission", "give either participants (a non-empty list) or all: true"));
     }
     let admitted = {
-        let waiting = room.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting = room.lobby.waiting.lock().unwrap_or_else(|e| e.into_inner());
         if request.all {
             waiting.everyone()
         } else {

@@ -10,6 +10,8 @@ mod ops;
 mod pages;
 pub mod problem;
 mod recordings;
+mod registrations;
+mod reports;
 mod signalling;
 mod tokens;
 pub mod ws;
@@ -65,6 +67,10 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Who is connected to each room's WebSocket (for `participant.joined` / `left`).
     pub presence: crate::presence::Presence,
+    /// Every room's registrations ([`crate::registration`]).
+    pub registrations: crate::registration::store::Registrations,
+    /// Every room's attendance ([`crate::reports`]), fed by the WebSocket.
+    pub reports: Arc<crate::reports::Reports>,
 }
 
 impl AppState {
@@ -92,9 +98,13 @@ impl AppState {
         self.programs.lock().unwrap_or_else(|e| e.into_inner()).insert(room.record.id.clone(), (task, stop));
     }
 
-    /// Whether `participant`'s registration for `room` awaits the host's approval.
-    pub fn pending_approval(&self, _room: &str, _participant: &str) -> bool {
-        false
+    /// Where `participant`'s registration for `room` stands, if it registered.
+    pub fn registration_status(
+        &self,
+        room: &str,
+        participant: &str,
+    ) -> Option<crate::registration::RegistrationStatus> {
+        self.registrations.status(room, participant)
     }
 
     /// Starts (or restarts) the pusher of a room's replay to the bucket, with `[s3]`.
@@ -166,7 +176,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/rooms", post(api::create_room).get(api::list_rooms))
-        .route("/api/rooms/{room}", get(api::get_room).delete(api::delete_room))
+        .route("/api/rooms/{room}", get(api::get_room).delete(api::delete_room).patch(api::update_room))
         .route("/api/rooms/{room}/program", post(api::set_program))
         .route("/api/rooms/{room}/end", post(lifecycle::end_event))
         .route("/api/rooms/{room}/phase", post(lifecycle::set_phase))
@@ -182,6 +192,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}/presenters/{presenter}", axum::routing::delete(moderation::remove))
         .route("/api/rooms/{room}/presenters/{presenter}/audio", post(moderation::set_audio))
         .route("/api/rooms/{room}/tokens/revoke", post(tokens::revoke))
+        .route("/api/rooms/{room}/registrations", post(registrations::register).get(registrations::list))
+        .route("/api/rooms/{room}/registrations/{id}/approve", post(registrations::approve))
+        .route("/api/rooms/{room}/registrations/{id}/reject", post(registrations::reject))
+        .route("/api/rooms/{room}/registrations/{id}/ics", get(registrations::calendar))
+        .route("/api/rooms/{room}/report", get(reports::report))
         .route("/ws/{room}", get(ws::connect))
         .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))
         .route(

@@ -11,7 +11,8 @@
 //! Server → client, text frames of JSON:
 //! - an attendee the room holds (not live yet, admission by hand, registration pending) first
 //!   gets `{"type":"waiting",…}` and nothing else until it is let in ([`super::ws_waiting`]);
-//! - `{"type":"welcome","participant":{…},"token":"eyJ…","seq":N,"snapshot":{…}}` first (the
+//! - `{"type":"welcome","participant":{…},"token":"eyJ…","seq":N,"snapshot":{…},
+//!   "heartbeat_interval_s":15}` first (the
 //!   snapshot is left out when `since` is given: the missed events follow instead);
 //! - every event of the log the participant may see (`seq`, `at`, `type`, …);
 //! - `{"type":"poll_results",…}` while votes come in;
@@ -30,7 +31,13 @@
 //!   connection's token or banned its participant (`POST /api/rooms/{room}/tokens/revoke`).
 //!
 //! Client → server: commands (`{"type":"chat_send","text":"hi","nonce":"c1"}`), see
-//! `townhall_interaction::command`.
+//! `townhall_interaction::command`; and the player's heartbeat,
+//! `{"type":"heartbeat","playing":true|false}`, every `heartbeat_interval_s` of the `welcome`
+//! (`reports.heartbeat_interval_s`): handled before the command parser, not answered (a
+//! malformed one gets an `error`), credited as watch time by [`crate::reports::attendance`].
+//!
+//! A registrant whose registration the host rejected is refused before the upgrade: 403
+//! `registration_rejected`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -53,6 +60,7 @@ use super::problem::Problem;
 use super::ws_waiting::Waiting;
 use crate::access::unix_now_s;
 use crate::interaction::{DeliverySettings, InteractionMetrics, RoomHub, own_hidden_events};
+use crate::reports::{Reports, unix_now_ms};
 use crate::webhooks::EventType;
 
 /// Close code sent with `resync` (RFC 6455 §7.4.2: 4000-4999 are the application's).
@@ -97,6 +105,8 @@ pub async fn connect(
                 (caller, Some(token))
             }
         };
+    // A registrant the host rejected is refused (a pending one gets in: the waiting room holds it).
+    super::auth::refuse_rejected(&state, &room, &caller.actor.participant_id)?;
     let (actor, token_id) = (caller.actor, caller.token_id);
     let interaction = &state.interaction;
     let upgrade = upgrade.map_err(|e| {
@@ -122,6 +132,7 @@ pub async fn connect(
             let (room_arc, room, who) = (room, hub.room.clone(), participant_data(&hub.room, &actor));
             if state.presence.join(&room, &actor.participant_id) {
                 state.webhooks.emit(EventType::ParticipantJoined, who.clone());
+                state.reports.joined(&room, &actor, unix_now_ms());
             }
             let participant = actor.participant_id.clone();
             let (mut sink, mut incoming) = socket.split();
@@ -135,14 +146,42 @@ pub async fn connect(
                 timeout: delivery.send_timeout,
             };
             if waiting.hold(&mut sink, &mut incoming).await {
-                let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone() };
+                let reports = state.reports.clone();
+                let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone(), reports };
                 client.run(sink, incoming, identity, query.since).await;
             }
             metrics.clients.fetch_sub(1, Ordering::Relaxed);
             if state.presence.leave(&room, &participant) {
                 state.webhooks.emit(EventType::ParticipantLeft, who);
+                state.reports.left(&room, &participant, unix_now_ms());
             }
         }))
+}
+
+/// A heartbeat of the watch page: `Some(Ok(playing))`; `Some(Err(reply))` for a malformed one
+/// (the error to send back); `None` if the message is something else (a command).
+fn heartbeat(text: &str) -> Option<Result<bool, Utf8Bytes>> {
+    if !text.contains("heartbeat") {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    if value.get("type")?.as_str()? != "heartbeat" {
+        return None;
+    }
+    match value.get("playing").and_then(serde_json::Value::as_bool) {
+        Some(playing) => Some(Ok(playing)),
+        None => Some(Err(Utf8Bytes::from(
+            json!({
+                "type": "error",
+                "code": "malformed",
+                "status": 400,
+                "detail": "a heartbeat is {\"type\":\"heartbeat\",\"playing\":true|false}",
+                "nonce": value.get("nonce"),
+                "retry_after_ms": null,
+            })
+            .to_string(),
+        ))),
+    }
 }
 
 /// `data` of `participant.joined` / `participant.left`.
@@ -168,6 +207,8 @@ struct Client {
     token_id: Option<String>,
     delivery: DeliverySettings,
     metrics: Arc<InteractionMetrics>,
+    /// Where its heartbeats go.
+    reports: Arc<Reports>,
 }
 
 pub(super) type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
@@ -237,6 +278,7 @@ impl Client {
             "seq": welcome_seq,
             "snapshot": snapshot,
             "at": self.hub.now_at(),
+            "heartbeat_interval_s": self.reports.heartbeat_interval_s,
         });
         if !send(&mut sink, Utf8Bytes::from(welcome.to_string()), timeout).await {
             return;
@@ -251,6 +293,19 @@ impl Client {
             tokio::select! {
                 message = incoming.next() => match message {
                     Some(Ok(Message::Text(text))) => {
+                        match heartbeat(text.as_str()) {
+                            None => {}
+                            Some(Ok(playing)) => {
+                                self.reports.heartbeat(&self.hub.room, &self.actor.participant_id, playing, unix_now_ms());
+                                continue;
+                            }
+                            Some(Err(reply)) => {
+                                if !send(&mut sink, reply, timeout).await {
+                                    break End::Gone;
+                                }
+                                continue;
+                            }
+                        }
                         let reply = self.command(Request::from_json(text.as_str()));
                         if !send(&mut sink, reply, timeout).await {
                             break End::Gone;

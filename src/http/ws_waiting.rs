@@ -3,7 +3,8 @@
 //! "token":…,"phase":…,"room":{"name":…}}` instead of `welcome`, and nothing of the room's
 //! interaction; its commands are answered with the error `waiting` (403). When it is let in (the
 //! room goes live, the host admits it, its registration is approved) the connection goes on
-//! with `welcome` as if it had just connected. A revocation closes it as usual (4003).
+//! with `welcome` as if it had just connected. A revocation, or the rejection of its
+//! registration, closes it as usual (`removed`, 4003).
 //!
 //! Moderators get the list, `{"type":"waiting_list","waiting_room":…,"waiting":[…]}`, at most every
 //! [`LIST_INTERVAL`] while it changes (a room going live with thousands waiting sends a few
@@ -24,6 +25,7 @@ use super::SharedState;
 use super::lifecycle::waiting_view;
 use super::ws::{CLOSE_REMOVED, Sink, send};
 use crate::interaction::RoomHub;
+use crate::registration::RegistrationStatus;
 use crate::rooms::Room;
 use crate::waiting_room::hold_reason;
 
@@ -54,20 +56,25 @@ impl Waiting<'_> {
             return true;
         }
         let participant = &self.actor.participant_id;
-        let mut changed = self.room.changed.subscribe();
+        let mut changed = self.room.lobby.changed.subscribe();
         let mut revocations = self.hub.subscribe(Role::Attendee);
         let mut told = None;
         let mut waits = false;
         let let_in = loop {
             changed.borrow_and_update();
             let room_state = self.room.state();
-            let pending = self.state.pending_approval(&self.room.record.id, participant);
+            let registration = self.state.registration_status(&self.room.record.id, participant);
+            if registration == Some(RegistrationStatus::Rejected) {
+                self.close_removed(sink, "rejected").await;
+                break false;
+            }
+            let pending = registration == Some(RegistrationStatus::Pending);
             let admitted = room_state.admitted.contains(participant);
             let Some(reason) = hold_reason(room_state.phase, room_state.waiting_room, pending, admitted) else {
                 break true;
             };
             if told != Some(reason) {
-                let list_changed = self.room.waiting.lock().unwrap_or_else(|e| e.into_inner()).wait(
+                let list_changed = self.room.lobby.waiting.lock().unwrap_or_else(|e| e.into_inner()).wait(
                     participant,
                     &self.actor.name,
                     reason,
@@ -111,9 +118,7 @@ impl Waiting<'_> {
                 },
                 outgoing = revocations.recv() => match outgoing {
                     Ok(outgoing) if outgoing.removes_client(self.actor, self.token_id) => {
-                        let _ = send(sink, outgoing.json.clone(), self.timeout).await;
-                        let frame = CloseFrame { code: CLOSE_REMOVED, reason: Utf8Bytes::from_static("removed") };
-                        let _ = tokio::time::timeout(self.timeout, sink.send(Message::Close(Some(frame)))).await;
+                        self.close_removed(sink, "revoked").await;
                         break false;
                     }
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
@@ -121,22 +126,33 @@ impl Waiting<'_> {
                 },
             }
         };
-        if waits && self.room.waiting.lock().unwrap_or_else(|e| e.into_inner()).stop_waiting(participant) {
+        if waits && self.room.lobby.waiting.lock().unwrap_or_else(|e| e.into_inner()).stop_waiting(participant) {
             list_changed_in(self.state, self.room);
         }
         let_in
     }
 }
 
+impl Waiting<'_> {
+    /// Tells the client it was removed (`reason`: `revoked`, `rejected`) and closes (4003).
+    async fn close_removed(&self, sink: &mut Sink, reason: &str) {
+        tracing::info!(room = %self.room.record.id, participant = %self.actor.participant_id, reason, "waiting connection removed");
+        let notice = json!({"type": "removed", "reason": reason}).to_string();
+        let _ = send(sink, Utf8Bytes::from(notice), self.timeout).await;
+        let frame = CloseFrame { code: CLOSE_REMOVED, reason: Utf8Bytes::from_static("removed") };
+        let _ = tokio::time::timeout(self.timeout, sink.send(Message::Close(Some(frame)))).await;
+    }
+}
+
 /// The waiting list of `room` changed: its moderators get it within [`LIST_INTERVAL`].
 pub fn list_changed_in(state: &SharedState, room: &Arc<Room>) {
-    if room.waiting_list_due.swap(true, Ordering::AcqRel) {
+    if room.lobby.waiting_list_due.swap(true, Ordering::AcqRel) {
         return;
     }
     let (state, room) = (state.clone(), room.clone());
     tokio::spawn(async move {
         tokio::time::sleep(LIST_INTERVAL).await;
-        room.waiting_list_due.store(false, Ordering::Release);
+        room.lobby.waiting_list_due.store(false, Ordering::Release);
         let mut list = waiting_view(&room);
         list["type"] = json!("waiting_list");
         if let Err(err) = state.interaction.tell_moderators(&room.record.id, &room.hls, &list) {

@@ -35,6 +35,15 @@ pub enum EventType {
     /// A participant's last WebSocket connection to the room closed.
     #[serde(rename = "participant.left")]
     ParticipantLeft,
+    /// `POST /api/rooms/{room}/registrations` (pending or approved).
+    #[serde(rename = "registration.created")]
+    RegistrationCreated,
+    /// The host approved a registration.
+    #[serde(rename = "registration.approved")]
+    RegistrationApproved,
+    /// The host rejected a registration.
+    #[serde(rename = "registration.rejected")]
+    RegistrationRejected,
 }
 
 impl EventType {
@@ -47,6 +56,9 @@ impl EventType {
             Self::RecordingReady => "recording.ready",
             Self::ParticipantJoined => "participant.joined",
             Self::ParticipantLeft => "participant.left",
+            Self::RegistrationCreated => "registration.created",
+            Self::RegistrationApproved => "registration.approved",
+            Self::RegistrationRejected => "registration.rejected",
         }
     }
 }

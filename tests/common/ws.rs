@@ -41,6 +41,18 @@ impl WsClient {
         Self::welcomed(socket).await
     }
 
+    /// Connects and returns the client and its first message (`welcome`, or `waiting` when the
+    /// room holds the participant).
+    pub async fn join(server: &Server, room: &str, query: &str) -> (WsClient, Value) {
+        let (socket, _) =
+            tokio_tungstenite::connect_async(ws_url(server, room, query)).await.expect("websocket connect");
+        let mut client = WsClient { socket, pending: VecDeque::new(), welcome: Value::Null };
+        match client.read(Duration::from_secs(30)).await {
+            Read::Json(first) => (client, first),
+            Read::Closed(code) => panic!("closed ({code:?}) on joining"),
+        }
+    }
+
     pub async fn welcomed(socket: Socket) -> WsClient {
         let mut client = WsClient { socket, pending: VecDeque::new(), welcome: Value::Null };
         match client.read(Duration::from_secs(30)).await {
