@@ -2,6 +2,7 @@
 //! the ingest side and the HTTP server. `anyhow` lives here and nowhere else.
 
 mod access;
+mod breakouts;
 mod config;
 mod http;
 mod interaction;
@@ -225,6 +226,7 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         access,
         webhooks: Arc::new(webhooks),
         presence: Default::default(),
+        breakouts: Default::default(),
     });
     for room in state.rooms.list() {
         let resume = if state.config.hls.enabled { program::restore_replay(&room.hls).await } else { None };

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod auth;
+pub mod breakouts;
 mod interaction;
 mod moderation;
 mod ops;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Who is connected to each room's WebSocket (for `participant.joined` / `left`).
     pub presence: crate::presence::Presence,
+    /// The breakout rooms of each main room.
+    pub breakouts: breakouts::Breakouts,
 }
 
 impl AppState {
@@ -172,6 +175,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}/presenters/{presenter}", axum::routing::delete(moderation::remove))
         .route("/api/rooms/{room}/presenters/{presenter}/audio", post(moderation::set_audio))
         .route("/api/rooms/{room}/tokens/revoke", post(tokens::revoke))
+        .route("/api/rooms/{room}/breakouts", post(breakouts::start).get(breakouts::get).delete(breakouts::end))
         .route("/ws/{room}", get(ws::connect))
         .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))
         .route(

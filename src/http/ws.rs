@@ -23,7 +23,11 @@
 //! - `{"type":"stage_invitation","presenter","token","jti","expires_at"}` to the one attendee
 //!   the host invited (`hand_invite`): a presenter token to publish on the stage with;
 //! - `{"type":"removed","reason":"revoked"}` then close (4003): the host revoked this
-//!   connection's token or banned its participant (`POST /api/rooms/{room}/tokens/revoke`).
+//!   connection's token or banned its participant (`POST /api/rooms/{room}/tokens/revoke`);
+//! - breakout rooms (`super::breakouts`): `breakout_assigned` to one member (again right after
+//!   `welcome` when it reconnects while they run), `breakout_closing`, `breakout_ended` (in a
+//!   breakout room: then close, 4003). A breakout room's connections are not presence (no
+//!   `participant.joined`): they are the main room's participants.
 //!
 //! Client → server: commands (`{"type":"chat_send","text":"hi","nonce":"c1"}`), see
 //! `townhall_interaction::command`.
@@ -114,14 +118,19 @@ pub async fn connect(
             metrics.clients.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(room = %hub.room, participant = %actor.participant_id, "websocket open");
             let (room, who) = (hub.room.clone(), participant_data(&hub.room, &actor));
-            if state.presence.join(&room, &actor.participant_id) {
+            let main_room = crate::breakouts::parent_of(&room).is_none();
+            if main_room && state.presence.join_as(&room, &actor) {
                 state.webhooks.emit(EventType::ParticipantJoined, who.clone());
             }
             let participant = actor.participant_id.clone();
+            let assignment = {
+                let (state, room, participant) = (state.clone(), room.clone(), participant.clone());
+                Box::new(move || state.breakouts.assignment(&room, &participant))
+            };
             let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone() };
-            client.run(socket, identity, query.since).await;
+            client.run(socket, identity, query.since, assignment).await;
             metrics.clients.fetch_sub(1, Ordering::Relaxed);
-            if state.presence.leave(&room, &participant) {
+            if main_room && state.presence.leave(&room, &participant) {
                 state.webhooks.emit(EventType::ParticipantLeft, who);
             }
         }))
@@ -185,9 +194,18 @@ enum End {
 }
 
 impl Client {
-    async fn run(self, socket: WebSocket, identity: Option<String>, since: Option<u64>) {
+    /// `assignment`: the participant's breakout assignment, if breakouts run (asked after
+    /// subscribing, so that one made meanwhile comes at least once).
+    async fn run(
+        self,
+        socket: WebSocket,
+        identity: Option<String>,
+        since: Option<u64>,
+        assignment: Box<dyn FnOnce() -> Option<String> + Send>,
+    ) {
         let (mut sink, mut incoming) = socket.split();
         let mut live = self.hub.subscribe(self.actor.role);
+        let assignment = assignment();
         let timeout = self.delivery.send_timeout;
 
         // What the client has: the missed events after `since` (when it is a seq of this log
@@ -222,6 +240,11 @@ impl Client {
             if !send(&mut sink, Utf8Bytes::from(event.to_json()), timeout).await {
                 return;
             }
+        }
+        if let Some(assignment) = assignment
+            && !send(&mut sink, Utf8Bytes::from(assignment), timeout).await
+        {
+            return;
         }
 
         let end = loop {
