@@ -9,13 +9,14 @@
 //   sent while the socket is down waits and goes out after the reconnect with the same nonce:
 //   the server handles a nonce once, so a resend after a drop is harmless.
 //
-// Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok).
+// Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok),
+// onInvitation(stage_invitation), onBreakout(breakout_assigned | breakout_closing | breakout_ended).
 
 const storageKey = (room) => `townhall.identity.${room}`;
 
 export class RoomSocket {
-  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus } = {}) {
-    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus });
+  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus, onInvitation, onBreakout } = {}) {
+    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus, onInvitation, onBreakout });
     this.fixedToken = token;
     this.name = name;
     this.lastSeq = null; // null: never welcomed (ask for a snapshot)
@@ -94,6 +95,11 @@ export class RoomSocket {
         break;
       case 'stage_invitation':
         this.onInvitation?.(m);
+        break;
+      case 'breakout_assigned':
+      case 'breakout_closing':
+      case 'breakout_ended':
+        this.onBreakout?.(m);
         break;
       case 'poll_results':
         this.onResults?.(m);

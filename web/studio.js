@@ -2,13 +2,14 @@
 // URL to the server) or is pasted. It shows the stage in real time (WHEP, as the stage page) and
 // the moderator side of the interaction, applied as soon as it arrives (no player clock: the
 // host sees the stage live): who is on stage (put on air, mute, remove), Q&A moderation, the poll builder with live results, the hand
-// queue, chat moderation, chapters and the export of unanswered questions.
+// queue, chat moderation, chapters and the export of unanswered questions, and breakout rooms.
 //
 // window.townhallStudio: {connected, summary()} for tests.
 import { play } from './whip.js';
 import { RoomState } from './room-state.js';
 import { RoomSocket } from './room-socket.js';
 import { chatPanel, qaPanel, results, reporter, h } from './panels.js';
+import { breakoutControls } from './breakout-controls.js';
 
 const $ = (id) => document.getElementById(id);
 const room = document.body.dataset.room;
@@ -195,6 +196,9 @@ const panels = [
 // Q&A, polls and chat beside the stage; hands, chapters and the export under it.
 $('panels').append(errorLine, ...panels.filter((p) => ['qa', 'polls', 'chat'].includes(p.el.id)).map((p) => p.el));
 $('stage-panels').append(...panels.filter((p) => ['stage-list', 'hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
+// Breakout rooms (web/breakout-controls.js): split, list, visit, end.
+const breakouts = breakoutControls({ room, token: () => socket?.token, report });
+$('stage-panels').append(breakouts.el);
 function render() { for (const p of panels) p.render(); }
 render();
 
@@ -225,6 +229,7 @@ function connect(token) {
       if (seen.size > 64) seen.delete(seen.keys().next().value);
     },
     onResults(r) { state.applyResults(r); render(); },
+    onBreakout() { breakouts.refresh(); },
   });
   socket.connect();
 }

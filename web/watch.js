@@ -18,6 +18,7 @@ import { Timeline } from './timeline.js';
 import { DateRangeSource, EmsgSource } from './inband.js';
 import { chatPanel, qaPanel, pollPanel, handPanel, reporter, h } from './panels.js';
 import { chapterBar, loadReplay } from './replay.js';
+import { openBreakout } from './breakout.js';
 
 const $ = (id) => document.getElementById(id);
 const room = document.body.dataset.room;
@@ -129,9 +130,33 @@ function connectSocket() {
         h('a', { class: 'button primary', href: link, target: '_blank', rel: 'noopener' }, 'Join with camera and microphone'));
       $('invitation')?.replaceWith(Object.assign(banner, { id: 'invitation' }));
     },
+    onBreakout: breakoutMove,
   });
   socket.connect();
   window.townhallInteraction.socket = socket;
+}
+
+// --- breakout rooms: the host moves this attendee to a small room, and back -----------------
+let breakout = null;
+function breakoutMove(m) {
+  if (m.type === 'breakout_assigned' && breakout?.id !== m.breakout.id) {
+    breakout?.view.close();
+    video.pause();
+    document.querySelector('.layout').hidden = true;
+    const view = openBreakout(document.querySelector('main'), {
+      breakout: m.breakout, token: m.token, whipUrl: m.whip_url, whepUrl: m.whep_url, me: state.me,
+      onLeave: () => backToProgram(),
+    });
+    breakout = { id: m.breakout.id, view };
+  } else if (m.type === 'breakout_ended') {
+    backToProgram();
+  }
+}
+function backToProgram() {
+  breakout?.view.close();
+  breakout = null;
+  document.querySelector('.layout').hidden = false;
+  video.play().catch(() => {});
 }
 
 // --- the player ------------------------------------------------------------------------

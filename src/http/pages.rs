@@ -30,6 +30,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("inband.js", JS, include_str!("../../web/inband.js")),
     ("panels.js", JS, include_str!("../../web/panels.js")),
     ("studio.js", JS, include_str!("../../web/studio.js")),
+    ("breakout.js", JS, include_str!("../../web/breakout.js")),
+    ("breakout-controls.js", JS, include_str!("../../web/breakout-controls.js")),
     // hls.js 1.7, installed by `scripts/setup.sh` (npm) and embedded at build time.
     ("hls.min.js", JS, include_str!("../../node_modules/hls.js/dist/hls.min.js")),
 ];
