@@ -336,8 +336,14 @@ async fn the_host_splits_by_hand_and_ends_the_breakouts_early() {
     server.request("GET", &upgrade, &UPGRADE, b"").assert_problem(404, "unknown_room");
     // A new run may start at once.
     let again = json!({"rooms": 1, "duration_s": 60});
-    assert_eq!(
-        post_json(&server, &breakouts, &host_key, again)["rooms"][0]["participants"].as_array().unwrap().len(),
-        3
-    );
+    let run = post_json(&server, &breakouts, &host_key, again);
+    assert_eq!(run["rooms"][0]["participants"].as_array().unwrap().len(), 3);
+    // Deleting the main room takes its breakout rooms with it.
+    let assigned = next_of(&mut cy, "breakout_assigned", Duration::from_secs(30)).await;
+    let breakout = assigned["breakout"]["id"].as_str().unwrap().to_owned();
+    let admin = bearer(ADMIN_TOKEN);
+    let deleted = server.request("DELETE", &format!("/api/rooms/{}", room.id), &[("Authorization", &admin)], b"");
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    let upgrade = format!("/ws/{breakout}?token={}", assigned["token"].as_str().unwrap());
+    server.request("GET", &upgrade, &UPGRADE, b"").assert_problem(404, "unknown_room");
 }

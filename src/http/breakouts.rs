@@ -26,7 +26,12 @@
 //! DELETE) every breakout room's WebSockets get `{"type":"breakout_ended","breakout","reason"}`
 //! and are closed (4003), its WHIP/WHEP sessions end, the members' tokens are revoked, its chat is
 //! deleted and the room is gone (its URLs answer 404); the main room gets
-//! `{"type":"breakout_ended","reason":"timer"|"host"}`.
+//! `{"type":"breakout_ended","reason":"timer"|"host"}`. Deleting the main room ends its run too.
+//!
+//! Decided here: runs live in memory (after a restart there are none; the members' tokens name
+//! rooms that no longer exist, so they open nothing); members are presenters in their room, so
+//! they may moderate its chat as presenters do on a stage; the host's `whip_url` for a visit is
+//! `?presenter=host` (each room has one presenter slot more than it has members).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -233,7 +238,7 @@ pub async fn end(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let main = main_room(&state, &room, &headers)?;
-    if finish(&state, &main, "host") {
+    if finish(&state, &main.record.id, "host") {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Problem::not_found("no_breakouts", "no breakout rooms are open in this room"))
@@ -248,9 +253,7 @@ async fn timer(state: SharedState, parent: String, tag: String) {
         match state.breakouts.poll(&parent, &tag, unix_now_ms()) {
             Some(Due::Closing) => closing(&state, &parent),
             Some(Due::End) => {
-                if let Some(main) = state.rooms.get(&parent) {
-                    finish(&state, &main, "timer");
-                }
+                finish(&state, &parent, "timer");
                 return;
             }
             None => {}
@@ -275,9 +278,13 @@ fn closing(state: &SharedState, parent: &str) {
     }
 }
 
-/// Ends the run of `main`, if any: everyone comes back. `false` if none ran.
-fn finish(state: &SharedState, main: &Room, reason: &'static str) -> bool {
-    let parent = &main.record.id;
+/// Ends the breakouts of a main room that is being deleted (its sockets and sessions go anyway).
+pub fn end_for_deleted_room(state: &SharedState, room: &str) {
+    finish(state, room, "deleted");
+}
+
+/// Ends the run of main room `parent`, if any: everyone comes back. `false` if none ran.
+fn finish(state: &SharedState, parent: &str, reason: &'static str) -> bool {
     let Some(running) = state.breakouts.lock().remove(parent) else {
         return false;
     };
@@ -303,7 +310,9 @@ fn finish(state: &SharedState, main: &Room, reason: &'static str) -> bool {
         }
     }
     let ended = json!({"type": "breakout_ended", "reason": reason});
-    if let Err(err) = state.interaction.announce(parent, &main.hls, &ended) {
+    if let Some(main) = state.rooms.get(parent)
+        && let Err(err) = state.interaction.announce(parent, &main.hls, &ended)
+    {
         tracing::error!(room = %parent, %err, "breakout_ended not delivered");
     }
     tracing::info!(room = %parent, run = %running.run.tag, reason, "breakout rooms closed: everyone is back");
