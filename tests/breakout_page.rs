@@ -6,57 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
+use common::Server;
+use common::steps::Steps;
 use common::ws::{Read, WsClient};
-use common::{Server, root};
 use serde_json::{Value, json};
-
-/// The page's driver; killed by pid when dropped.
-struct Page {
-    child: Child,
-    steps: mpsc::Receiver<Value>,
-}
-
-impl Page {
-    fn open(url: &str, chat: &str, shot: &std::path::Path) -> Page {
-        let mut child = Command::new("node")
-            .arg("scripts/clients/breakout_page.mjs")
-            .args([url, "--chat", chat, "--min-frames", "10", "--seconds", "120", "--shot"])
-            .arg(shot)
-            .current_dir(root())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node scripts/clients/breakout_page.mjs: run scripts/setup.sh");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, steps) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(step) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(step);
-                }
-            }
-        });
-        Page { child, steps }
-    }
-
-    fn step(&self, name: &str, timeout: Duration) -> Value {
-        let step = self.steps.recv_timeout(timeout).unwrap_or_else(|_| panic!("the page never reached {name:?}"));
-        assert_eq!(step["step"], name, "{step}");
-        step
-    }
-}
-
-impl Drop for Page {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn next_of(client: &mut WsClient, kind: &str) -> Value {
     loop {
@@ -76,7 +31,9 @@ async fn the_watch_page_moves_to_its_breakout_room_and_back() {
     let mut bob = WsClient::connect(&server, &room.id, "name=Bob").await;
     let bob_id = bob.welcome["participant"]["participant_id"].as_str().unwrap().to_owned();
     let shot = server.data_dir.join("breakout-phone.png");
-    let page = Page::open(&server.url(&format!("/watch/{}?name=Pia", room.id)), "hi from Bob", &shot);
+    let url = server.url(&format!("/watch/{}?name=Pia", room.id));
+    let args = [url.as_str(), "--chat", "hi from Bob", "--min-frames", "10", "--seconds", "120", "--shot"];
+    let page = Steps::spawn("scripts/clients/breakout_page.mjs", &[&args[..], &[shot.to_str().unwrap()]].concat());
     let welcomed = page.step("welcomed", Duration::from_secs(60));
     let pia = welcomed["participant"].as_str().unwrap();
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod hls;
+pub mod steps;
 pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
