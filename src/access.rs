@@ -172,15 +172,21 @@ impl Access {
 
     /// Revokes one token (`jti`) or every token of a participant in `room`.
     pub fn revoke(&self, room: &str, jti: Option<&str>, participant: Option<&str>, now_s: u64) -> anyhow::Result<()> {
+        self.revoke_all(room, &[(jti, participant)], now_s)
+    }
+
+    /// Revokes several tokens (`jti`) or participants of `room` at once, with one write (the
+    /// tokens of a breakout room when it closes).
+    pub fn revoke_all(&self, room: &str, which: &[(Option<&str>, Option<&str>)], now_s: u64) -> anyhow::Result<()> {
         let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
         // What has expired anyway needs no list.
         revoked.retain(|r| r.until > now_s);
-        revoked.push(Revocation {
+        revoked.extend(which.iter().map(|(jti, participant)| Revocation {
             room: room.into(),
             jti: jti.map(str::to_owned),
             participant: participant.map(str::to_owned),
             until: now_s + self.max_ttl_s,
-        });
+        }));
         let json = serde_json::to_vec_pretty(&*revoked)?;
         write_atomically(&self.revoked_path, &json)
     }
@@ -362,6 +368,14 @@ mod tests {
         assert_eq!(who(&access, "r1.run-2", &member), Err(AccessError::BreakoutOnly));
         let (other_host, _) = access.issue("r2", Role::Host, "h-2", "Otto", 600, 1_000);
         assert_eq!(in_breakout(Some(&other_host)), Err(AccessError::OtherRoom));
+        // The room closes: its members' tokens are revoked at once.
+        let (second, claims) = access.issue("r1.run-1", Role::Presenter, "a-2", "Two", 600, 1_000);
+        let first = access.key.verify(&member, 1_000).unwrap().jti;
+        access.revoke_all("r1.run-1", &[(Some(&first), None), (Some(&claims.jti), None)], 1_000).unwrap();
+        assert_eq!(in_breakout(Some(&member)), Err(AccessError::Revoked));
+        assert_eq!(in_breakout(Some(&second)), Err(AccessError::Revoked));
+        assert!(in_breakout(Some(&host)).is_ok(), "only the members' tokens");
+        let _ = std::fs::remove_file(&access.revoked_path);
     }
 
     #[test]

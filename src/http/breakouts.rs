@@ -299,10 +299,10 @@ fn finish(state: &SharedState, parent: &str, reason: &'static str) -> bool {
         let id = &breakout.id;
         state.interaction.close_all(id, &json!({"type": "breakout_ended", "breakout": id, "reason": reason}));
         state.ingest.close_room(id);
-        for assignment in running.members.values().filter(|a| a.room == *id) {
-            if let Err(err) = state.access.revoke(id, Some(&assignment.jti), None, now_s) {
-                tracing::error!(room = %id, %err, "a breakout token could not be revoked");
-            }
+        let tokens: Vec<(Option<&str>, Option<&str>)> =
+            running.members.values().filter(|a| a.room == *id).map(|a| (Some(a.jti.as_str()), None)).collect();
+        if let Err(err) = state.access.revoke_all(id, &tokens, now_s) {
+            tracing::error!(room = %id, %err, "the breakout room's tokens could not be revoked");
         }
         state.rooms.remove_transient(id);
         if let Err(err) = state.interaction.remove_room(id) {
