@@ -14,6 +14,11 @@
 //!   until the tokens it names expire). A registrant's token
 //!   (`POST /api/rooms/{room}/registrations`) lasts until its event is over, which may be longer
 //!   than `server.token_max_ttl_s` ([`Access::issue_until`]).
+//!
+//! Breakout rooms ([`crate::breakouts`]) take no anonymous caller; besides their own signed
+//! tokens (each member's presenter token) they accept the admin, their main room's host key and
+//! its signed host tokens (a host visits). A breakout room's token is refused everywhere else,
+//! the main room included, with 403 ([`AccessError::BreakoutOnly`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -49,6 +54,10 @@ pub enum AccessError {
     BadName,
     #[error("participant_id: 1 to 64 of A-Z a-z 0-9 - _")]
     BadParticipant,
+    #[error("a breakout room needs a token: one of its own, or a host's of its main room")]
+    TokenRequired,
+    #[error("the token was issued for a breakout room, and is valid there only")]
+    BreakoutOnly,
 }
 
 /// Who a request comes from.
@@ -193,15 +202,21 @@ impl Access {
 
     /// Revokes one token (`jti`) or every token of a participant in `room`.
     pub fn revoke(&self, room: &str, jti: Option<&str>, participant: Option<&str>, now_s: u64) -> anyhow::Result<()> {
+        self.revoke_all(room, &[(jti, participant)], now_s)
+    }
+
+    /// Revokes several tokens (`jti`) or participants of `room` at once, with one write (the
+    /// tokens of a breakout room when it closes).
+    pub fn revoke_all(&self, room: &str, which: &[(Option<&str>, Option<&str>)], now_s: u64) -> anyhow::Result<()> {
         let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
         // What has expired anyway needs no list.
         revoked.retain(|r| r.until > now_s);
-        revoked.push(Revocation {
+        revoked.extend(which.iter().map(|(jti, participant)| Revocation {
             room: room.into(),
             jti: jti.map(str::to_owned),
             participant: participant.map(str::to_owned),
             until: now_s + self.longest_ttl_s(),
-        });
+        }));
         let json = serde_json::to_vec_pretty(&*revoked)?;
         write_atomically(&self.revoked_path, &json)
     }
@@ -225,8 +240,9 @@ impl Access {
         now_s: u64,
     ) -> Result<Option<Caller>, AccessError> {
         let name = display_name(name)?;
+        let main_room = crate::breakouts::parent_of(&room.id);
         let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return Ok(None);
+            return if main_room.is_some() { Err(AccessError::TokenRequired) } else { Ok(None) };
         };
         let caller = |actor, admin| Caller { actor, admin, token_id: None };
         if !admin_token.is_empty() && constant_time_eq(token, admin_token) {
@@ -245,8 +261,13 @@ impl Access {
             TokenError::Expired => AccessError::Expired,
             _ => AccessError::BadToken,
         })?;
-        if claims.room != room.id {
-            return Err(AccessError::OtherRoom);
+        let visiting_host = claims.role == Role::Host && main_room == Some(claims.room.as_str());
+        if claims.room != room.id && !visiting_host {
+            return Err(if crate::breakouts::parent_of(&claims.room).is_some() {
+                AccessError::BreakoutOnly
+            } else {
+                AccessError::OtherRoom
+            });
         }
         if self.is_revoked(&claims) {
             return Err(AccessError::Revoked);
@@ -355,6 +376,36 @@ mod tests {
         let (third, _) = access.issue("r2", Role::Attendee, "a-3", "Three", 600, 1_000);
         access.revoke("r1", None, Some("a-3"), 1_000).unwrap();
         assert!(who(&access, "r2", &third).is_ok());
+        let _ = std::fs::remove_file(&access.revoked_path);
+    }
+
+    #[test]
+    fn breakout_rooms_take_their_own_tokens_and_the_main_rooms_hosts_only() {
+        let access = Access::in_memory(b"k");
+        let breakout = RoomRecord { id: "r1.run-1".into(), ..room("r1") };
+        let in_breakout = |token: Option<&str>| {
+            access.identify("admin-secret", &breakout, token, None, 1_000).map(|c| c.map(|c| c.actor.participant_id))
+        };
+        assert_eq!(in_breakout(None), Err(AccessError::TokenRequired));
+        let (member, _) = access.issue("r1.run-1", Role::Presenter, "a-1", "One", 600, 1_000);
+        assert_eq!(in_breakout(Some(&member)).unwrap().as_deref(), Some("a-1"));
+        let (host, _) = access.issue("r1", Role::Host, "h-1", "Hanna", 600, 1_000);
+        assert_eq!(in_breakout(Some(&host)).unwrap().as_deref(), Some("h-1"), "a host of the main room visits");
+        assert_eq!(in_breakout(Some("admin-secret")).unwrap().as_deref(), Some("admin"));
+        let (attendee, _) = access.issue("r1", Role::Attendee, "a-1", "One", 600, 1_000);
+        assert_eq!(in_breakout(Some(&attendee)), Err(AccessError::OtherRoom), "the main room's attendee token");
+        // The member's token is worth nothing in the main room or another breakout room.
+        assert_eq!(who(&access, "r1", &member), Err(AccessError::BreakoutOnly));
+        assert_eq!(who(&access, "r1.run-2", &member), Err(AccessError::BreakoutOnly));
+        let (other_host, _) = access.issue("r2", Role::Host, "h-2", "Otto", 600, 1_000);
+        assert_eq!(in_breakout(Some(&other_host)), Err(AccessError::OtherRoom));
+        // The room closes: its members' tokens are revoked at once.
+        let (second, claims) = access.issue("r1.run-1", Role::Presenter, "a-2", "Two", 600, 1_000);
+        let first = access.key.verify(&member, 1_000).unwrap().jti;
+        access.revoke_all("r1.run-1", &[(Some(&first), None), (Some(&claims.jti), None)], 1_000).unwrap();
+        assert_eq!(in_breakout(Some(&member)), Err(AccessError::Revoked));
+        assert_eq!(in_breakout(Some(&second)), Err(AccessError::Revoked));
+        assert!(in_breakout(Some(&host)).is_ok(), "only the members' tokens");
         let _ = std::fs::remove_file(&access.revoked_path);
     }
 

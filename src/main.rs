@@ -2,6 +2,7 @@
 //! the ingest side and the HTTP server. `anyhow` lives here and nowhere else.
 
 mod access;
+mod breakouts;
 mod config;
 mod datetime;
 mod http;
@@ -236,6 +237,7 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         presence: Default::default(),
         registrations,
         reports: Arc::new(reports),
+        breakouts: Default::default(),
     });
     for room in state.rooms.list() {
         let resume = if state.config.hls.enabled { program::restore_replay(&room.hls).await } else { None };

@@ -112,6 +112,17 @@ pub enum RoomError {
     Unknown(String),
 }
 
+impl Lobby {
+    fn new(state: RoomState) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(state),
+            waiting: Mutex::default(),
+            changed: tokio::sync::watch::Sender::new(0),
+            waiting_list_due: Default::default(),
+        })
+    }
+}
+
 impl Room {
     /// Its state now.
     pub fn state(&self) -> RoomState {
@@ -135,6 +146,9 @@ pub struct Rooms {
     limits: StageLimits,
     hls_limits: StreamLimits,
     rooms: Mutex<BTreeMap<String, Arc<Room>>>,
+    /// Rooms that live in memory only (breakout rooms, [`crate::breakouts`]): found by `get`,
+    /// never listed nor saved.
+    transient: Mutex<BTreeMap<String, Arc<Room>>>,
 }
 
 pub fn random_token(len: usize) -> String {
@@ -167,7 +181,7 @@ impl Rooms {
                 )
             })
             .collect();
-        Ok(Self { path, hls_dir, limits, hls_limits, rooms: Mutex::new(rooms) })
+        Ok(Self { path, hls_dir, limits, hls_limits, rooms: Mutex::new(rooms), transient: Mutex::default() })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Room>>> {
@@ -175,7 +189,29 @@ impl Rooms {
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<Room>> {
-        self.lock().get(id).cloned()
+        self.lock().get(id).cloned().or_else(|| self.transient().get(id).cloned())
+    }
+
+    fn transient(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Room>>> {
+        self.transient.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a room that lives in memory only (a breakout room): its own stage for up to
+    /// `max_presenters`, no replay on disk, never saved.
+    pub fn insert_transient(&self, record: RoomRecord, max_presenters: usize) -> Arc<Room> {
+        let limits = StageLimits { max_presenters: max_presenters.max(self.limits.max_presenters), ..self.limits };
+        let stage = Stage::new(record.id.clone(), limits);
+        let recordings = RecordingStore::open(&self.hls_dir.join(&record.id));
+        let hls = Arc::new(HlsStream::new(record.id.clone(), self.hls_limits, None));
+        let lobby = Lobby::new(RoomState::new(Phase::Live, false));
+        let room = Arc::new(Room { record, lobby, stage, hls, recordings: Arc::new(recordings) });
+        self.transient().insert(room.record.id.clone(), room.clone());
+        room
+    }
+
+    /// Removes a room added by [`Rooms::insert_transient`].
+    pub fn remove_transient(&self, id: &str) -> Option<Arc<Room>> {
+        self.transient().remove(id)
     }
 
     pub fn list(&self) -> Vec<Arc<Room>> {
@@ -311,18 +347,7 @@ fn new_room(
     let dir = hls_dir.join(&record.id);
     let recordings = Arc::new(RecordingStore::open(&dir));
     let hls = Arc::new(HlsStream::new(record.id.clone(), hls_limits, Some(dir)));
-    Room {
-        record,
-        lobby: Arc::new(Lobby {
-            state: Mutex::new(state),
-            waiting: Mutex::default(),
-            changed: tokio::sync::watch::Sender::new(0),
-            waiting_list_due: Default::default(),
-        }),
-        stage,
-        hls,
-        recordings,
-    }
+    Room { record, lobby: Lobby::new(state), stage, hls, recordings }
 }
 
 pub use townhall_origin::object_store::write_atomically;

@@ -197,6 +197,16 @@ fn every_endpoint_and_command_checks_the_callers_role_and_room() {
             400,
             0,
         ),
+        // Breakout rooms: nobody is connected to split (400), none run (GET: not running; DELETE: 404).
+        (
+            "POST",
+            format!("/api/rooms/{r}/breakouts"),
+            "application/json",
+            json!({"rooms": 1, "duration_s": 60}).to_string(),
+            &hosts,
+            400,
+            0,
+        ),
         (
             "POST",
             format!("/api/rooms/{r}/registrations"),
@@ -211,6 +221,8 @@ fn every_endpoint_and_command_checks_the_callers_role_and_room() {
         ("POST", format!("/api/rooms/{r}/registrations/unknown/reject"), "", String::new(), &hosts, 404, 0),
         ("GET", format!("/api/rooms/{r}/registrations/unknown/ics"), "", String::new(), &public, 404, 404),
         ("GET", format!("/api/rooms/{r}/report"), "", String::new(), &hosts, 200, 0),
+        ("GET", format!("/api/rooms/{r}/breakouts"), "", String::new(), &hosts, 200, 0),
+        ("DELETE", format!("/api/rooms/{r}/breakouts"), "", String::new(), &hosts, 404, 0),
         ("POST", format!("/whip/{r}"), sdp, "v=0".into(), &moderators, 400, 0),
         ("POST", format!("/whep/{r}"), sdp, "v=0".into(), &public, 400, 400),
         ("GET", format!("/api/rooms/{r}/events"), "", String::new(), &public, 200, 200),

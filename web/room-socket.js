@@ -13,14 +13,15 @@
 //
 // Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok),
 // onWaiting(waiting) while the waiting room holds this attendee, onInvitation(stage_invitation),
-// onNotice(message without seq: phase, waiting_list, presenter_removed, presenter_audio,
-// stage_invitation_sent, removed).
+// onBreakout(breakout_assigned | breakout_closing | breakout_ended), onNotice(any other message
+// without seq: phase, waiting_list, presenter_removed, presenter_audio, stage_invitation_sent,
+// removed).
 
 const storageKey = (room) => `townhall.identity.${room}`;
 
 export class RoomSocket {
-  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onNotice } = {}) {
-    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onNotice });
+  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onBreakout, onNotice } = {}) {
+    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onBreakout, onNotice });
     this.fixedToken = token;
     this.name = name;
     this.lastSeq = null; // null: never welcomed (ask for a snapshot)
@@ -110,6 +111,11 @@ export class RoomSocket {
         break;
       case 'stage_invitation':
         this.onInvitation?.(m);
+        break;
+      case 'breakout_assigned':
+      case 'breakout_closing':
+      case 'breakout_ended':
+        this.onBreakout?.(m);
         break;
       case 'poll_results':
         this.onResults?.(m);

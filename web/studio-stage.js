@@ -9,15 +9,16 @@
 import { h } from './panels.js';
 
 export function invitationRegistry() {
-  const sent = new Map(); // presenter → {name, jti, expires_at, joined}
+  const sent = new Map(); // presenter → {name, jti, expires_at}
   return {
-    add(notice) { sent.set(notice.presenter, { name: notice.name, jti: notice.jti, expires_at: notice.expires_at, joined: false }); },
+    add(notice) { sent.set(notice.presenter, { name: notice.name, jti: notice.jti, expires_at: notice.expires_at }); },
     get: (presenter) => sent.get(presenter) ?? null,
     forget(presenter) { sent.delete(presenter); },
-    // Invitations whose presenter has not gone live since.
+    // Invitations whose presenter is not on the stage now (not joined yet, declined, or left on
+    // their own): their tokens still publish until withdrawn. (Whether they are live comes
+    // from the room view, which may lag an invitation by a refresh: nothing is latched on it.)
     pending(live) {
-      for (const [presenter, i] of sent) if (live.has(presenter)) i.joined = true;
-      return [...sent.entries()].filter(([, i]) => !i.joined).map(([presenter, i]) => ({ presenter, ...i }));
+      return [...sent.entries()].filter(([presenter]) => !live.has(presenter)).map(([presenter, i]) => ({ presenter, ...i }));
     },
   };
 }
@@ -38,7 +39,7 @@ export const presenterLabel = (registry, presenter) => {
 };
 
 // The live counts line (on stage, on air, hands, open questions, chat, poll voters) and the
-// invitations not answered yet, each with *Withdraw*.
+// invitations of people not on the stage, each with *Withdraw*.
 export function liveCounts({ state, stage, registry, report }) {
   const line = h('p', { id: 'live-counts', class: 'counts' });
   const pending = h('ul', { id: 'stage-invited', class: 'invited-list' });
@@ -67,7 +68,7 @@ export function liveCounts({ state, stage, registry, report }) {
     // An unanswered (or declined) invitation can be withdrawn: its token is revoked.
     const withdraw = (i) => report(stage.api('POST', '/tokens/revoke', { jti: i.jti }).then(() => { registry.forget(i.presenter); render(); }));
     pending.replaceChildren(...registry.pending(live).map((i) => h('li', { class: 'row', 'data-presenter': i.presenter },
-      h('span', { class: 'text muted' }, `Invited: ${i.name}, not on stage yet`),
+      h('span', { class: 'text muted' }, `Invited: ${i.name}, not on stage`),
       h('button', { class: 'small', onclick: () => withdraw(i).catch(() => {}) }, 'Withdraw'))));
   };
   return { el, render };

@@ -2,7 +2,7 @@
 // URL to the server) or is pasted. It shows the stage in real time (WHEP, as the stage page) and
 // the moderator side of the interaction, applied as soon as it arrives (no player clock: the
 // host sees the stage live): who is on stage (put on air, mute, remove), Q&A moderation, the poll builder with live results, the hand
-// queue, chat moderation, chapters and the export of unanswered questions.
+// queue, chat moderation, chapters and the export of unanswered questions, and breakout rooms.
 //
 // window.townhallStudio: {connected, summary()} for tests.
 import { play } from './whip.js';
@@ -11,6 +11,7 @@ import { RoomSocket } from './room-socket.js';
 import { chatPanel, qaPanel, results, reporter, h } from './panels.js';
 import { eventPanel } from './lifecycle.js';
 import { invitationRegistry, takeOff, presenterLabel, liveCounts } from './studio-stage.js';
+import { breakoutControls } from './breakout-controls.js';
 
 const $ = (id) => document.getElementById(id);
 const room = document.body.dataset.room;
@@ -209,6 +210,9 @@ const panels = [
 // Q&A, polls and chat beside the stage; hands, chapters and the export under it.
 $('panels').append(errorLine, ...panels.filter((p) => ['qa', 'polls', 'chat'].includes(p.el.id)).map((p) => p.el));
 $('stage-panels').append(...panels.filter((p) => ['event', 'counts', 'stage-list', 'hand-queue', 'chapters'].includes(p.el.id)).map((p) => p.el));
+// Breakout rooms (web/breakout-controls.js): split, list, visit, end.
+const breakouts = breakoutControls({ room, token: () => socket?.token, report });
+$('stage-panels').append(breakouts.el);
 function render() { for (const p of panels) p.render(); }
 render();
 
@@ -246,6 +250,7 @@ function connect(token) {
       if (n.type === 'stage_invitation_sent') registry.add(n);
       if (n.type === 'presenter_removed' || n.type === 'presenter_audio' || n.type === 'stage_invitation_sent') stage.refresh();
     },
+    onBreakout() { breakouts.refresh(); },
   });
   socket.connect();
 }

@@ -20,6 +20,7 @@ import { chatPanel, qaPanel, pollPanel, handPanel, reporter, h } from './panels.
 import { chapterBar, loadReplay } from './replay.js';
 import { waitingScreen } from './lifecycle.js';
 import { stageInvite } from './stage-invite.js';
+import { openBreakout } from './breakout.js';
 
 const $ = (id) => document.getElementById(id);
 const room = document.body.dataset.room;
@@ -159,9 +160,33 @@ function connectSocket() {
     onResults(r) { if (uses('ws') && !replay) timeline.push(r, 'ws'); },
     // The host invited this attendee to the stage: stage-invite.js asks, then publishes.
     onInvitation(invitation) { window.townhallInvitation = invitation; stage.invited(invitation); },
+    onBreakout: breakoutMove,
   });
   socket.connect();
   window.townhallInteraction.socket = socket;
+}
+
+// --- breakout rooms: the host moves this attendee to a small room, and back -----------------
+let breakout = null;
+function breakoutMove(m) {
+  if (m.type === 'breakout_assigned' && breakout?.id !== m.breakout.id) {
+    breakout?.view.close();
+    video.pause();
+    document.querySelector('.layout').hidden = true;
+    const view = openBreakout(document.querySelector('main'), {
+      breakout: m.breakout, token: m.token, whipUrl: m.whip_url, whepUrl: m.whep_url, me: state.me,
+      onLeave: () => backToProgram(),
+    });
+    breakout = { id: m.breakout.id, view };
+  } else if (m.type === 'breakout_ended') {
+    backToProgram();
+  }
+}
+function backToProgram() {
+  breakout?.view.close();
+  breakout = null;
+  document.querySelector('.layout').hidden = false;
+  video.play().catch(() => {});
 }
 
 // --- the player ------------------------------------------------------------------------

@@ -4,7 +4,7 @@
   aiortc_client.py publish URL --token T [--seconds N]
       Publishes a synthetic 640x360@30 video (H.264) and a 48 kHz tone (Opus) for N seconds,
       then DELETEs the session. Prints one JSON line: {"published_frames": ..., "resource": ...}.
-  aiortc_client.py play URL [--seconds N] [--min-frames K]
+  aiortc_client.py play URL [--token T] [--seconds N] [--min-frames K]
       Plays a WHEP endpoint, decodes video, and prints {"decoded_frames": ..., "audio_frames": ...}
       when N seconds have passed or K frames were decoded.
 
@@ -135,13 +135,13 @@ async def play(args):
 
     tasks = []
     pc.on("track", lambda track: tasks.append(asyncio.ensure_future(consume(track))))
-    resource = await negotiate(pc, args.url, None)
+    resource = await negotiate(pc, args.url, args.token)
     deadline = time.time() + args.seconds
     while time.time() < deadline and counts["decoded_frames"] < args.min_frames:
         await asyncio.sleep(0.1)
     counts["state"] = pc.connectionState
     counts["resource"] = resource
-    counts["delete_status"] = await delete(resource, None)
+    counts["delete_status"] = await delete(resource, args.token)
     await pc.close()
     for task in tasks:
         task.cancel()
@@ -158,6 +158,7 @@ def main():
     p.add_argument("--no-delete", dest="delete", action="store_false")
     q = sub.add_parser("play")
     q.add_argument("url")
+    q.add_argument("--token", default=None)
     q.add_argument("--seconds", type=float, default=20)
     q.add_argument("--min-frames", type=int, default=1 << 30)
     args = parser.parse_args()

@@ -230,6 +230,7 @@ pub async fn delete_room(
     auth::require(&headers, &[&state.admin_token], "admin token")?;
     match state.rooms.delete(&id) {
         Ok(Some(room)) => {
+            super::breakouts::end_for_deleted_room(&state, &id);
             state.ingest.close_room(&id);
             state.stop_program(&room);
             if let Err(err) = state.interaction.remove_room(&id) {

@@ -46,6 +46,7 @@ impl From<AccessError> for Problem {
                 let code = if err == AccessError::BadName { "bad_name" } else { "bad_participant" };
                 Problem::bad_request(code, err.to_string())
             }
+            AccessError::BreakoutOnly => Problem::new(StatusCode::FORBIDDEN, "breakout_only", err.to_string()),
             _ => Problem::unauthorized(err.to_string()),
         }
     }

@@ -95,6 +95,7 @@ pub async fn change_phase(state: &SharedState, room: &std::sync::Arc<Room>, to: 
         Transition::OpenGreenRoom => {}
         Transition::GoLive => state.start_program(room, None),
         Transition::End => {
+            super::breakouts::end_for_ended_event(state, id);
             state.ingest.close_room(id);
             state.end_program(room).await;
             state.webhooks.emit(EventType::RoomEnded, json!({ "room": id }));

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod auth;
+pub mod breakouts;
 mod interaction;
 pub mod lifecycle;
 mod moderation;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub registrations: crate::registration::store::Registrations,
     /// Every room's attendance ([`crate::reports`]), fed by the WebSocket.
     pub reports: Arc<crate::reports::Reports>,
+    /// The breakout rooms of each main room.
+    pub breakouts: breakouts::Breakouts,
 }
 
 impl AppState {
@@ -197,6 +200,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}/registrations/{id}/reject", post(registrations::reject))
         .route("/api/rooms/{room}/registrations/{id}/ics", get(registrations::calendar))
         .route("/api/rooms/{room}/report", get(reports::report))
+        .route("/api/rooms/{room}/breakouts", post(breakouts::start).get(breakouts::get).delete(breakouts::end))
         .route("/ws/{room}", get(ws::connect))
         .route("/whip/{room}", post(signalling::whip_post).options(signalling::options_endpoint))
         .route(

@@ -33,6 +33,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("studio.js", JS, include_str!("../../web/studio.js")),
     ("stage-invite.js", JS, include_str!("../../web/stage-invite.js")),
     ("studio-stage.js", JS, include_str!("../../web/studio-stage.js")),
+    ("breakout.js", JS, include_str!("../../web/breakout.js")),
+    ("breakout-controls.js", JS, include_str!("../../web/breakout-controls.js")),
     // hls.js 1.7, installed by `scripts/setup.sh` (npm) and embedded at build time.
     ("hls.min.js", JS, include_str!("../../node_modules/hls.js/dist/hls.min.js")),
 ];

@@ -3,8 +3,9 @@
 //!
 //! Decided here:
 //! - WHIP needs the room's publish (or host) token as bearer, on POST, PATCH and DELETE.
-//!   WHEP is open: anyone with the room link may watch the stage; the session URL carries an
-//!   unguessable 128-bit id.
+//!   WHEP is open: anyone with the room link may watch the stage (a breakout room's stage
+//!   needs a token of that room, [`crate::access`]); the session URL carries an unguessable
+//!   128-bit id.
 //! - `POST /whip/{room}?presenter=NAME` names the presenter (default `main`); a new session for
 //!   a name that is live replaces the old one.
 //! - PATCH needs `If-Match` (428 without): the session's ETag, or `*` for trickle only

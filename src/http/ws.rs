@@ -28,7 +28,11 @@
 //!   moderators get `{"type":"stage_invitation_sent","presenter","name","jti","expires_at"}`
 //!   (no token): the `jti` to revoke when they take that presenter off;
 //! - `{"type":"removed","reason":"revoked"}` then close (4003): the host revoked this
-//!   connection's token or banned its participant (`POST /api/rooms/{room}/tokens/revoke`).
+//!   connection's token or banned its participant (`POST /api/rooms/{room}/tokens/revoke`);
+//! - breakout rooms (`super::breakouts`): `breakout_assigned` to one member (again right after
+//!   `welcome` when it reconnects while they run), `breakout_closing`, `breakout_ended` (in a
+//!   breakout room: then close, 4003). A breakout room's connections are not presence (no
+//!   `participant.joined`): they are the main room's participants.
 //!
 //! Client → server: commands (`{"type":"chat_send","text":"hi","nonce":"c1"}`), see
 //! `townhall_interaction::command`; and the player's heartbeat,
@@ -130,7 +134,8 @@ pub async fn connect(
             metrics.clients.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(room = %hub.room, participant = %actor.participant_id, "websocket open");
             let (room_arc, room, who) = (room, hub.room.clone(), participant_data(&hub.room, &actor));
-            if state.presence.join(&room, &actor.participant_id) {
+            let main_room = crate::breakouts::parent_of(&room).is_none();
+            if main_room && state.presence.join_as(&room, &actor) {
                 state.webhooks.emit(EventType::ParticipantJoined, who.clone());
                 state.reports.joined(&room, &actor, unix_now_ms());
             }
@@ -147,11 +152,15 @@ pub async fn connect(
             };
             if waiting.hold(&mut sink, &mut incoming).await {
                 let reports = state.reports.clone();
+                let assignment = {
+                    let (state, room, participant) = (state.clone(), room.clone(), participant.clone());
+                    Box::new(move || state.breakouts.assignment(&room, &participant))
+                };
                 let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone(), reports };
-                client.run(sink, incoming, identity, query.since).await;
+                client.run(sink, incoming, identity, query.since, assignment).await;
             }
             metrics.clients.fetch_sub(1, Ordering::Relaxed);
-            if state.presence.leave(&room, &participant) {
+            if main_room && state.presence.leave(&room, &participant) {
                 state.webhooks.emit(EventType::ParticipantLeft, who);
                 state.reports.left(&room, &participant, unix_now_ms());
             }
@@ -244,14 +253,18 @@ enum End {
 }
 
 impl Client {
+    /// `assignment`: the participant's breakout assignment, if breakouts run (asked after
+    /// subscribing, so that one made meanwhile comes at least once).
     async fn run(
         self,
         mut sink: Sink,
         mut incoming: SplitStream<WebSocket>,
         identity: Option<String>,
         since: Option<u64>,
+        assignment: Box<dyn FnOnce() -> Option<String> + Send>,
     ) {
         let mut live = self.hub.subscribe(self.actor.role);
+        let assignment = assignment();
         let timeout = self.delivery.send_timeout;
 
         // What the client has: the missed events after `since` (when it is a seq of this log
@@ -287,6 +300,11 @@ impl Client {
             if !send(&mut sink, Utf8Bytes::from(event.to_json()), timeout).await {
                 return;
             }
+        }
+        if let Some(assignment) = assignment
+            && !send(&mut sink, Utf8Bytes::from(assignment), timeout).await
+        {
+            return;
         }
 
         let end = loop {

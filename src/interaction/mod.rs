@@ -76,6 +76,8 @@ pub enum Removal {
     Participant(String),
     /// The connections made with one signed token (by its `jti`).
     Token(String),
+    /// Every connection of the room (a breakout room closes).
+    Everyone,
 }
 
 impl Outgoing {
@@ -106,6 +108,7 @@ impl Outgoing {
         match &self.target {
             Target::Close(Removal::Participant(p)) => *p == actor.participant_id,
             Target::Close(Removal::Token(jti)) => token_id == Some(jti.as_str()),
+            Target::Close(Removal::Everyone) => true,
             _ => false,
         }
     }
@@ -185,6 +188,27 @@ impl Interaction {
     ) -> Result<(), InteractionError> {
         let _ = self.hub(room, hls)?.moderators.send(Outgoing::new(Target::Everyone, message.to_string()));
         Ok(())
+    }
+
+    /// Tells the WebSockets of one participant of `room` something that is not an event of the
+    /// log (a breakout assignment), at once.
+    pub fn tell(
+        &self,
+        room: &str,
+        hls: &Arc<HlsStream>,
+        participant: &str,
+        message: &serde_json::Value,
+    ) -> Result<(), InteractionError> {
+        let hub = self.hub(room, hls)?;
+        hub.send_all(Outgoing::new(Target::Participant(participant.to_owned()), message.to_string()));
+        Ok(())
+    }
+
+    /// Closes every WebSocket of `room` after `message` (a breakout room ends).
+    pub fn close_all(&self, room: &str, message: &serde_json::Value) {
+        if let Some(hub) = self.hubs.lock().unwrap_or_else(|e| e.into_inner()).get(room) {
+            hub.send_all(Outgoing::new(Target::Close(Removal::Everyone), message.to_string()));
+        }
     }
 
     /// Closes the WebSockets a revocation in `room` names, telling them why.

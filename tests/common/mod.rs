@@ -6,6 +6,7 @@
 
 pub mod hls;
 pub mod pages;
+pub mod steps;
 pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
