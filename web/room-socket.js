@@ -9,7 +9,8 @@
 //   sent while the socket is down waits and goes out after the reconnect with the same nonce:
 //   the server handles a nonce once, so a resend after a drop is harmless.
 //
-// Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok).
+// Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok),
+// onNotice(message) for messages outside the log (set it on the instance, like onInvitation).
 
 const storageKey = (room) => `townhall.identity.${room}`;
 
@@ -102,6 +103,8 @@ export class RoomSocket {
         if (typeof m.seq === 'number') {
           this.lastSeq = Math.max(this.lastSeq ?? 0, m.seq);
           this.onEvent?.(m);
+        } else {
+          this.onNotice?.(m); // stage notices (presenter_audio, presenter_video, …): not in the log
         }
     }
   }

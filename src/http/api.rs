@@ -31,6 +31,8 @@ pub struct PresenterView {
     pub live: bool,
     /// Muted by a moderator (`POST /api/rooms/{room}/presenters/{name}/audio`).
     pub muted: bool,
+    /// Video turned off by a moderator (`POST /api/rooms/{room}/presenters/{name}/video`).
+    pub video_off: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,7 +94,12 @@ fn view(room: &Room, base: &str, with_tokens: bool, with_host_token: bool) -> Ro
         presenters: stage
             .live_feeds()
             .into_iter()
-            .map(|f| PresenterView { name: f.presenter.clone(), live: true, muted: f.is_audio_muted() })
+            .map(|f| PresenterView {
+                name: f.presenter.clone(),
+                live: true,
+                muted: f.is_audio_muted(),
+                video_off: f.is_video_off(),
+            })
             .collect(),
     }
 }
