@@ -2,8 +2,8 @@
 //! colourful, and a sine tone): the host turns the presenter's video off and the program's
 //! newest segments decode (Debian's ffmpeg) to black pictures only, as many as they carry
 //! samples, with the tone still there; an aiortc WHEP viewer of that presenter decodes only
-//! black; the strict playlist checker still accepts the live playlist; turned on again, the
-//! picture is back on both. The room's WebSockets are told each time; the room view says so;
+//! black; the strict playlist checker still accepts the live playlist; the presenter publishes
+//! again and stays black; turned on again, the picture is back on both. The room's WebSockets are told each time; the room view says so;
 //! bad requests and callers are refused.
 
 mod common;
@@ -136,7 +136,7 @@ fn presenter_view(server: &Server, room: &Room) -> serde_json::Value {
 async fn a_presenter_whose_video_is_off_is_black_for_the_program_and_the_stage_and_heard() {
     let server = Server::start();
     let room = server.create_room();
-    let _publisher = ffmpeg_publish(&server, &room, "main", 150);
+    let publisher = ffmpeg_publish(&server, &room, "main", 150);
     wait_program(&server, &room);
     let host = format!("Bearer {}", room.host_token);
     let mut watcher = WsClient::connect(&server, &room.id, "name=Watcher").await;
@@ -174,6 +174,17 @@ async fn a_presenter_whose_video_is_off_is_black_for_the_program_and_the_stage_a
     let decoded = seen["decoded_frames"].as_u64().unwrap();
     assert!(decoded >= 30, "the WHEP viewer decodes pictures: {seen}");
     assert_eq!(seen["black_frames"].as_u64(), Some(decoded), "and all of them are black: {seen}");
+
+    // The presenter publishes again (a new WHIP session): their video stays off.
+    drop(publisher);
+    let _publisher = ffmpeg_publish(&server, &room, "main", 150);
+    let reconnected = segments_after(&server, &room, dark.msn, 3);
+    let still = decode_newest(&server, &room);
+    eprintln!("after publishing again: {still:?}");
+    assert!(still.msn >= reconnected && still.samples >= 30, "{still:?}");
+    assert_eq!((still.black, still.frames), (still.samples, still.samples), "still black: {still:?}");
+    assert!(still.max_volume_db > -30.0, "{still:?}");
+    assert_eq!(presenter_view(&server, &room)["video_off"], true);
 
     // On again: from the presenter's next keyframe, the picture is back everywhere.
     let on = server.request("POST", &video, &[("Authorization", &host)], br#"{"off":false}"#);
