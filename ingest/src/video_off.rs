@@ -58,6 +58,8 @@ struct Held {
 #[derive(Debug, Default)]
 pub struct VideoOff {
     blanking: bool,
+    /// The newest packet's sequence number and timestamp.
+    last_seq: Option<u16>,
     current_timestamp: Option<u32>,
     held: VecDeque<Held>,
     seq_shift: u16,
@@ -78,6 +80,11 @@ impl VideoOff {
     /// Takes one incoming video packet; `off` is what the moderator wants now, `keyframe_start`
     /// whether the packet starts a keyframe (`h264::starts_keyframe`).
     pub fn on_packet(&mut self, seq: u16, timestamp: u32, keyframe_start: bool, off: bool) -> Verdict {
+        if self.last_seq.is_some_and(|last| seq.wrapping_sub(last).wrapping_sub(1) >= 0x8000) {
+            // A duplicate or late packet: the depacketizer drops it; it decides nothing here.
+            return if self.blanking { Verdict::Hold } else { Verdict::Forward };
+        }
+        self.last_seq = Some(seq);
         if self.current_timestamp != Some(timestamp) {
             self.current_timestamp = Some(timestamp);
             if off {

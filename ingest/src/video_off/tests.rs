@@ -168,3 +168,20 @@ fn large_nal_units_go_in_fu_a_fragments() {
     let body: Vec<u8> = payloads[1..].iter().flat_map(|p| p[2..].to_vec()).collect();
     assert_eq!(&body[..], &nal[1..]);
 }
+
+#[test]
+fn a_late_packet_changes_nothing() {
+    let mut v = VideoOff::new();
+    assert_eq!(v.on_packet(10, 3000, true, false), Verdict::Forward);
+    assert_eq!(v.on_packet(11, 6000, false, true), Verdict::Hold);
+    assert_eq!(v.on_packet(12, 6000, false, true), Verdict::Hold);
+    // Seq 9 of an older frame arrives late, then the frame goes on.
+    assert_eq!(v.on_packet(9, 3000, false, true), Verdict::Hold);
+    assert_eq!(v.on_packet(13, 6000, false, true), Verdict::Hold);
+    assert_eq!(v.held.len(), 1, "one held access unit: {:?}", v.held);
+    assert_eq!((v.held[0].first_seq, v.held[0].last_seq), (11, 13));
+    // Turned on: a late keyframe packet does not end the black.
+    assert_eq!(v.on_packet(8, 0, true, false), Verdict::Hold);
+    assert!(v.is_blanking());
+    assert_eq!(v.on_packet(14, 9000, true, false), Verdict::Forward);
+}
