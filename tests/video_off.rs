@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use common::hls::{check_playlists, wait_program};
 use common::ws::{Read, WsClient};
-use common::{Room, Server, aiortc_play, ffmpeg_publish};
+use common::{Room, Server, aiortc_play, chromium_publish, ffmpeg_publish};
 
-const WIDTH: usize = 640;
-const HEIGHT: usize = 360;
+/// The two scenarios publish and decode at once otherwise: one at a time on two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The newest complete segment of the live playlist, with its init section, as one file.
 fn newest_segment(server: &Server, room: &Room) -> (u64, std::path::PathBuf) {
@@ -51,6 +51,14 @@ struct Decoded {
 
 fn decode_newest(server: &Server, room: &Room) -> Decoded {
     let (msn, file) = newest_segment(server, room);
+    let size = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe");
+    let size = String::from_utf8_lossy(&size.stdout).trim().to_owned();
+    let (width, height) = size.split_once(',').expect("a picture size");
+    let (width, height): (usize, usize) = (width.parse().unwrap(), height.parse().unwrap());
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries"])
         .args(["stream=nb_read_packets", "-of", "csv=p=0"])
@@ -66,17 +74,17 @@ fn decode_newest(server: &Server, room: &Room) -> Decoded {
         .expect("ffmpeg");
     let errors = String::from_utf8_lossy(&video.stderr);
     assert!(video.status.success() && errors.trim().is_empty(), "segment {msn} decodes with errors: {errors}");
-    let size = WIDTH * HEIGHT * 3 / 2;
-    assert_eq!(video.stdout.len() % size, 0, "640x360 pictures");
+    let size = width * height * 3 / 2;
+    assert_eq!(video.stdout.len() % size, 0, "{width}x{height} pictures");
     let lumas: Vec<f64> = video
         .stdout
         .chunks(size)
-        .map(|f| f[..WIDTH * HEIGHT].iter().map(|&y| f64::from(y)).sum::<f64>() / (WIDTH * HEIGHT) as f64)
+        .map(|f| f[..width * height].iter().map(|&y| f64::from(y)).sum::<f64>() / (width * height) as f64)
         .collect();
     let black = video
         .stdout
         .chunks(size)
-        .filter(|f| f[..WIDTH * HEIGHT].iter().all(|&y| y == 16) && f[WIDTH * HEIGHT..].iter().all(|&c| c == 128))
+        .filter(|f| f[..width * height].iter().all(|&y| y == 16) && f[width * height..].iter().all(|&c| c == 128))
         .count();
     let audio = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostats", "-i"])
@@ -134,6 +142,7 @@ fn presenter_view(server: &Server, room: &Room) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_presenter_whose_video_is_off_is_black_for_the_program_and_the_stage_and_heard() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let server = Server::start();
     let room = server.create_room();
     let publisher = ffmpeg_publish(&server, &room, "main", 150);
@@ -224,4 +233,34 @@ async fn a_presenter_whose_video_is_off_is_black_for_the_program_and_the_stage_a
         .request("POST", &video, &[("Authorization", &attendee)], br#"{"off":true}"#)
         .assert_problem(403, "forbidden");
     assert_eq!(presenter_view(&server, &room)["video_off"], false, "refused requests change nothing");
+}
+
+/// Chromium's OpenH264 through the publish page: the program goes black, and the page tells the
+/// presenter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_presenter_is_told_and_their_openh264_video_turns_black() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let server = Server::start();
+    let room = server.create_room();
+    let publisher = chromium_publish(&server, &room, "main", 45);
+    wait_program(&server, &room);
+    let host = format!("Bearer {}", room.host_token);
+    let start = segments_after(&server, &room, 0, 1);
+    let before = decode_newest(&server, &room);
+    assert!(before.msn >= start && before.black == 0 && before.frames == before.samples, "{before:?}");
+
+    let video = format!("/api/rooms/{}/presenters/main/video", room.id);
+    let off = server.request("POST", &video, &[("Authorization", &host)], br#"{"off":true}"#);
+    let at_off = segments_after(&server, &room, 0, 0);
+    assert_eq!(off.status, 200, "{}", off.text());
+    segments_after(&server, &room, at_off, 2);
+    let dark = decode_newest(&server, &room);
+    eprintln!("Chromium before: {before:?}\nChromium off: {dark:?}");
+    assert!(dark.samples >= 20, "about 2 s of 20-30 fps: {dark:?}");
+    assert_eq!((dark.black, dark.frames), (dark.samples, dark.samples), "all black: {dark:?}");
+    assert!(dark.max_volume_db > -60.0, "the fake microphone goes on: {dark:?}");
+
+    let result = publisher.finish(Duration::from_secs(90));
+    let told = result["moderation"].as_str().unwrap_or_default();
+    assert!(told.contains("turned your video off"), "the publish page tells the presenter: {result}");
 }
