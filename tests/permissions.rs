@@ -168,6 +168,15 @@ fn every_endpoint_and_command_checks_the_callers_role_and_room() {
             404,
             0,
         ),
+        (
+            "POST",
+            format!("/api/rooms/{r}/presenters/nobody/video"),
+            "application/json",
+            json!({"off": true}).to_string(),
+            &hosts,
+            404,
+            0,
+        ),
         ("DELETE", format!("/api/rooms/{r}/presenters/nobody"), "", String::new(), &hosts, 404, 0),
         (
             "POST",

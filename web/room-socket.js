@@ -14,7 +14,8 @@
 // Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok),
 // onWaiting(waiting) while the waiting room holds this attendee, onInvitation(stage_invitation),
 // onBreakout(breakout_assigned | breakout_closing | breakout_ended), onNotice(any other message
-// without seq: phase, waiting_list, presenter_removed, presenter_audio, stage_invitation_sent,
+// without seq: phase, waiting_list, presenter_removed, presenter_audio, presenter_video,
+// stage_invitation_sent,
 // removed).
 
 const storageKey = (room) => `townhall.identity.${room}`;

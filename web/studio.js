@@ -117,7 +117,7 @@ function handQueue() {
   return { el, render };
 }
 
-// --- the stage list: who is live, on air, muted; put on air, mute, remove ---------------------
+// --- the stage list: who is live, on air, muted, video off; put on air, mute, video, remove --
 function stageList() {
   const list = h('ul', { class: 'stage-list' });
   const el = h('section', { class: 'card', id: 'stage-list' }, h('h2', {}, 'On stage'), list);
@@ -138,8 +138,10 @@ function stageList() {
     list.replaceChildren(...(presenters.length ? presenters.map((p) => h('li', { class: 'row', 'data-presenter': p.name },
       h('span', { class: 'text' }, presenterLabel(registry, p.name)), p.name === program ? h('span', { class: 'tag' }, 'on air') : null,
       p.muted ? h('span', { class: 'tag' }, 'muted') : null,
+      p.video_off ? h('span', { class: 'tag' }, 'video off') : null,
       h('button', { class: 'small', disabled: p.name === program, onclick: () => act(api('POST', '/program', { publisher: p.name })) }, 'Put on air'),
       h('button', { class: 'small', onclick: () => act(api('POST', `/presenters/${encodeURIComponent(p.name)}/audio`, { muted: !p.muted })) }, p.muted ? 'Unmute' : 'Mute'),
+      h('button', { class: 'small', onclick: () => act(api('POST', `/presenters/${encodeURIComponent(p.name)}/video`, { off: !p.video_off })) }, p.video_off ? 'Video on' : 'Video off'),
       h('button', { class: 'small danger', onclick: () => act(takeOff(api, registry, p.name)) }, 'Remove')))
       : [h('li', { class: 'muted' }, 'Nobody is publishing.')]));
   };
@@ -248,7 +250,7 @@ function connect(token) {
     onNotice(n) {
       lifecycle.notice(n);
       if (n.type === 'stage_invitation_sent') registry.add(n);
-      if (n.type === 'presenter_removed' || n.type === 'presenter_audio' || n.type === 'stage_invitation_sent') stage.refresh();
+      if (['presenter_removed', 'presenter_audio', 'presenter_video', 'stage_invitation_sent'].includes(n.type)) stage.refresh();
     },
     onBreakout() { breakouts.refresh(); },
   });

@@ -17,6 +17,7 @@ pub mod session;
 pub mod stage;
 pub mod stun;
 pub mod timeline;
+pub mod video_off;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -43,6 +43,7 @@ use crate::rewrite::RtpRewriter;
 use crate::sdp::{self, SdpFragment};
 use crate::stage::{Feed, ForwardedPacket, OPUS_SILENCE, Stage, StageFrame};
 use crate::timeline::RtpTimeline;
+use crate::video_off::{Verdict, VideoOff};
 
 mod ice_restart;
 mod play;
@@ -98,6 +99,7 @@ struct InboundTrack {
     h264: H264Depacketizer,
     info: Option<Arc<TrackInfo>>,
     first_frame: bool,
+    video_off: VideoOff,
 }
 
 struct OutboundTrack {
@@ -385,6 +387,7 @@ impl Driver {
                 h264: H264Depacketizer::new(),
                 info,
                 first_frame: true,
+                video_off: VideoOff::new(),
             },
         );
         if kind == TrackKind::Video {
@@ -407,6 +410,12 @@ impl Driver {
         let presenter = self.presenter.as_deref().unwrap_or_default();
         match kind {
             TrackKind::Video => {
+                // A presenter whose video is off: their access units are held back and black
+                // pictures go on in their place (to the frame bus and to subscribers).
+                let off = self.feed.as_ref().is_some_and(|f| f.is_video_off());
+                let keyframe_start = h264::starts_keyframe(&packet.payload);
+                let (seq, timestamp) = (packet.header.sequence_number, packet.header.timestamp);
+                let verdict = track.video_off.on_packet(seq, timestamp, keyframe_start, off);
                 let rtp = RtpRef {
                     sequence_number: packet.header.sequence_number,
                     timestamp: packet.header.timestamp,
@@ -431,6 +440,30 @@ impl Driver {
                     let Some(info) = track.info.clone() else {
                         continue;
                     };
+                    let mut payload = au.data;
+                    if let Codec::H264 { sps, pps } = &info.codec
+                        && let Some(black) = track.video_off.on_access_unit(au.rtp_timestamp, au.keyframe, sps, pps)
+                    {
+                        if let Some(feed) = &self.feed {
+                            for (seq, marker, payload) in black.packets {
+                                let mut header = packet.header.clone();
+                                (header.sequence_number, header.timestamp, header.marker) =
+                                    (seq, au.rtp_timestamp, marker);
+                                let keyframe_start = h264::starts_keyframe(&payload);
+                                let packet = rtc::rtp::Packet { header, payload };
+                                feed.send(ForwardedPacket { kind, keyframe_start, packet });
+                            }
+                        }
+                        match black.avcc {
+                            Some(avcc) => payload = avcc,
+                            None => {
+                                if let Some(err) = track.video_off.error() {
+                                    tracing::debug!(session = %self.ctx.id, %err, "video off: frame dropped");
+                                }
+                                continue;
+                            }
+                        }
+                    }
                     let pts = track.timeline.extend(au.rtp_timestamp);
                     Metrics::inc(&metrics.video_frames_total);
                     let frame = Frame {
@@ -441,10 +474,14 @@ impl Driver {
                         discontinuity: au.discontinuity || std::mem::take(&mut track.first_frame),
                         capture_time_ms: track.timeline.capture_time_ms(pts, arrival),
                         wall_clock_synced: track.timeline.has_sender_report(),
-                        payload: au.data,
+                        payload,
                     };
                     self.ctx.stage.publish_frame(StageFrame { presenter: presenter.to_owned(), track: info, frame });
                 }
+                if verdict == Verdict::Hold {
+                    return;
+                }
+                packet.header.sequence_number = track.video_off.out_seq(seq);
             }
             TrackKind::Audio => {
                 // A muted presenter is heard as silence by the stage and the program alike; the

@@ -51,6 +51,9 @@ pub struct Feed {
     /// Muted by a moderator: its audio is replaced by silence for everyone (stage and program),
     /// across its reconnections, until unmuted.
     audio_muted: AtomicBool,
+    /// Video turned off by a moderator: black pictures in place of theirs for everyone, across
+    /// its reconnections, until turned on (see [`crate::video_off`]).
+    video_off: AtomicBool,
 }
 
 /// One 20 ms Opus frame of silence (RFC 6716 §3.1: TOC 0xF8, CELT-only fullband 20 ms, mono,
@@ -91,6 +94,19 @@ impl Feed {
 
     pub fn set_audio_muted(&self, muted: bool) {
         self.audio_muted.store(muted, Ordering::Relaxed);
+    }
+
+    pub fn is_video_off(&self) -> bool {
+        self.video_off.load(Ordering::Relaxed)
+    }
+
+    /// Turns the presenter's video off or on. On takes effect at their next keyframe, which is
+    /// asked for here.
+    pub fn set_video_off(&self, off: bool) {
+        self.video_off.store(off, Ordering::Relaxed);
+        if !off {
+            self.request_keyframe();
+        }
     }
 }
 
@@ -149,6 +165,7 @@ impl Stage {
                     session: Mutex::new(None),
                     live_since: AtomicU64::new(0),
                     audio_muted: AtomicBool::new(false),
+                    video_off: AtomicBool::new(false),
                 })
             })
             .clone();

@@ -9,11 +9,13 @@
 pub mod aac;
 pub mod emsg;
 pub mod fmp4;
+pub mod h264_black;
 pub mod id3;
 pub mod input;
 pub mod mp4file;
 pub mod part_fit;
 pub mod playlist;
+pub mod pps;
 pub mod segmenter;
 pub mod sps;
 pub mod timeline;

@@ -5,8 +5,9 @@
       Publishes a synthetic 640x360@30 video (H.264) and a 48 kHz tone (Opus) for N seconds,
       then DELETEs the session. Prints one JSON line: {"published_frames": ..., "resource": ...}.
   aiortc_client.py play URL [--token T] [--seconds N] [--min-frames K]
-      Plays a WHEP endpoint, decodes video, and prints {"decoded_frames": ..., "audio_frames": ...}
-      when N seconds have passed or K frames were decoded.
+      Plays a WHEP endpoint, decodes video, and prints {"decoded_frames": ..., "audio_frames": ...,
+      "black_frames": ...} when N seconds have passed or K frames were decoded (a frame is black
+      when its mean luma is within 2 of 16).
 
 aiortc skips 127.0.0.1 when gathering, so host addresses are pinned to loopback (INTEROP.md).
 """
@@ -119,7 +120,7 @@ async def play(args):
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pc.addTransceiver("audio", direction="recvonly")
     pc.addTransceiver("video", direction="recvonly")
-    counts = {"decoded_frames": 0, "audio_frames": 0, "width": 0, "height": 0}
+    counts = {"decoded_frames": 0, "audio_frames": 0, "black_frames": 0, "width": 0, "height": 0}
 
     async def consume(track):
         while True:
@@ -130,6 +131,9 @@ async def play(args):
             if track.kind == "video":
                 counts["decoded_frames"] += 1
                 counts["width"], counts["height"] = frame.width, frame.height
+                luma = frame.to_ndarray(format="yuv420p")[: frame.height]
+                if abs(float(luma.mean()) - 16.0) < 2.0:
+                    counts["black_frames"] += 1
             else:
                 counts["audio_frames"] += 1
 

@@ -4,7 +4,8 @@
 //
 //   node browser.mjs publish <publish page URL with #token=...> --seconds N
 //       Starts the camera+mic publisher, keeps it live for N seconds, then stops (DELETE).
-//       Prints {"connection": "...", "frames_sent": n}.
+//       Prints {"connection": "...", "frames_sent": n, "moderation": what the page tells the
+//       presenter the host did (video off, muted), or null}.
 //       With --restart-after S: S seconds in, performs an ICE restart over PATCH and reports
 //       {"restart": {"remote_ufrag_before", "remote_ufrag_after", "connection"}} too.
 //   node browser.mjs watch <watch page URL> --seconds N [--min-play S]
@@ -55,8 +56,10 @@ try {
       let framesSent = 0;
       stats.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video') framesSent = s.framesSent; });
       const connection = window.townhallSession.pc.connectionState;
+      const notice = document.getElementById('moderation');
+      const moderation = notice && !notice.hidden ? notice.textContent : null;
       await window.townhallSession.stop();
-      return { connection, frames_sent: framesSent };
+      return { connection, frames_sent: framesSent, moderation };
     });
     if (restart) result.restart = restart;
   } else if (command === 'play') {

@@ -61,6 +61,8 @@ pub struct PresenterView {
     pub live: bool,
     /// Muted by a moderator (`POST /api/rooms/{room}/presenters/{name}/audio`).
     pub muted: bool,
+    /// Video turned off by a moderator (`POST /api/rooms/{room}/presenters/{name}/video`).
+    pub video_off: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -136,7 +138,12 @@ pub(super) fn view(state: &SharedState, room: &Room, base: &str, with_tokens: bo
         presenters: stage
             .live_feeds()
             .into_iter()
-            .map(|f| PresenterView { name: f.presenter.clone(), live: true, muted: f.is_audio_muted() })
+            .map(|f| PresenterView {
+                name: f.presenter.clone(),
+                live: true,
+                muted: f.is_audio_muted(),
+                video_off: f.is_video_off(),
+            })
             .collect(),
         phase: room_state.phase,
         waiting_room: room_state.waiting_room,

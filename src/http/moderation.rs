@@ -1,8 +1,15 @@
-//! Moderation of the stage (host): mute a presenter, or take them off the stage.
+//! Moderation of the stage (host): mute a presenter, turn their video off, or take them off the
+//! stage.
 //! - `POST /api/rooms/{room}/presenters/{presenter}/audio` `{"muted": true|false}` → 200
 //!   `{"presenter", "muted"}`: a muted presenter's audio becomes silence for WHEP viewers and
 //!   the program alike (the packets go on, with their timing), across reconnections, until
 //!   unmuted; the room's WebSockets are told `{"type":"presenter_audio","presenter","muted"}`.
+//! - `POST /api/rooms/{room}/presenters/{presenter}/video` `{"off": true|false}` → 200
+//!   `{"presenter", "video_off"}`: while off, the presenter's pictures are replaced by black ones
+//!   (same timestamps and keyframes, in their own parameter sets: `ingest::video_off`) for WHEP
+//!   viewers and the program alike, from their next frame; on again from their next keyframe
+//!   (asked for at once); across reconnections, until turned on. The room's WebSockets are
+//!   told `{"type":"presenter_video","presenter","off"}`.
 //! - `DELETE /api/rooms/{room}/presenters/{presenter}` → 204: the presenter's WHIP session
 //!   ends (the program falls back to the next live presenter); the WebSockets are told
 //!   `{"type":"presenter_removed","presenter"}`. To keep them off, revoke their signed token
@@ -27,6 +34,12 @@ struct AudioRequest {
     muted: bool,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VideoRequest {
+    off: bool,
+}
+
 fn unknown_presenter(presenter: &str) -> Problem {
     Problem::not_found("unknown_presenter", format!("no presenter {presenter:?} on this stage"))
 }
@@ -47,6 +60,24 @@ pub async fn set_audio(
     let notice = json!({"type": "presenter_audio", "presenter": presenter, "muted": request.muted});
     state.interaction.announce(&room.record.id, &room.hls, &notice)?;
     Ok(Json(json!({"presenter": presenter, "muted": request.muted})))
+}
+
+pub async fn set_video(
+    State(state): State<SharedState>,
+    Path((room, presenter)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let room = room_or_404(&state, &room)?;
+    auth::require_host(&state, &room, &headers)?;
+    let request: VideoRequest = serde_json::from_slice(&read_body(&state, body).await?)
+        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {{\"off\": true|false}}: {e}")))?;
+    let feed = room.stage.feed(&presenter).ok_or_else(|| unknown_presenter(&presenter))?;
+    feed.set_video_off(request.off);
+    tracing::info!(room = %room.record.id, %presenter, off = request.off, "presenter video");
+    let notice = json!({"type": "presenter_video", "presenter": presenter, "off": request.off});
+    state.interaction.announce(&room.record.id, &room.hls, &notice)?;
+    Ok(Json(json!({"presenter": presenter, "video_off": request.off})))
 }
 
 pub async fn remove(
