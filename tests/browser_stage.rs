@@ -18,54 +18,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::pages::{DESKTOP, PHONE, Pages, screenshot_dir};
-use common::{Client, Room, Server, chromium_play, ffmpeg};
+use common::{Client, Room, Server, chromium_play};
 use serde_json::Value;
 
 /// ffmpeg 9's WHIP muxer publishing a 320x180 test picture as `presenter` (a size Chromium's
 /// fake camera does not send, to tell the two apart in the program).
 fn ffmpeg_publish_small(server: &Server, room: &Room, presenter: &str, seconds: u32) -> Client {
-    let url = server.url(&format!("/whip/{}?presenter={presenter}", room.id));
-    let seconds = seconds.to_string();
-    let args = [
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=sample_rate=48000",
-        "-t",
-        &seconds,
-        "-c:v",
-        "libx264",
-        "-profile:v",
-        "baseline",
-        "-tune",
-        "zerolatency",
-        "-g",
-        "30",
-        "-bf",
-        "0",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "libopus",
-        "-ar",
-        "48000",
-        "-ac",
-        "2",
-        "-f",
-        "whip",
-        "-authorization",
-        &room.publish_token,
-        &url,
-    ];
-    Client::spawn("ffmpeg WHIP muxer", &ffmpeg(), &args)
+    common::ffmpeg_publish_sized(server, room, presenter, seconds, "320x180")
 }
 
 fn room_view(server: &Server, room: &Room) -> Value {

@@ -110,13 +110,9 @@ pub struct MediaPlaylist {
     date_ranges: Vec<(DateRange, u64)>,
 }
 
-/// Formats Unix milliseconds as RFC 3339 (`2026-11-24T22:51:00.123Z`).
-pub fn format_program_date_time(unix_ms: i64) -> String {
-    let secs = unix_ms.div_euclid(1000);
-    let ms = unix_ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (H. Hinnant's algorithm).
+/// The proleptic Gregorian date (year, month 1–12, day 1–31) of a count of days since
+/// 1970-01-01 (H. Hinnant's civil-from-days algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -125,7 +121,16 @@ pub fn format_program_date_time(unix_ms: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Formats Unix milliseconds as RFC 3339 (`2026-11-24T22:51:00.123Z`).
+pub fn format_program_date_time(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    let ms = unix_ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 

@@ -222,7 +222,9 @@ try {
     }), room);
     await studio.waitForSelector('#hand-queue li[data-id] button.primary', LONG);
     await studio.click('#hand-queue li[data-id] button.primary');
-    await studio.waitForSelector('#hand-queue .tag', LONG);
+    // The invitation takes the hand out of the queue (as on the server) and lists it as sent.
+    await studio.waitForSelector('#stage-invited li[data-presenter]', LONG);
+    await studio.waitForFunction(() => window.townhallStudio.summary().hands.length === 0, null, LONG);
     // The poll builder: a three-option poll, created and opened, then closed.
     await studio.fill('#polls .poll-builder > input', 'Studio poll?');
     await studio.click('#polls button:has-text("+ option")');

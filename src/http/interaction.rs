@@ -109,6 +109,30 @@ pub(super) struct ExportQuery {
     pub format: Option<String>,
 }
 
+/// What an export's `?format=` asks for.
+pub(super) enum ExportFormat {
+    Json,
+    Csv,
+}
+
+impl ExportQuery {
+    /// The format asked for (JSON when absent); 400 `bad_query` for any other.
+    pub fn export_format(&self) -> Result<ExportFormat, Problem> {
+        match self.format.as_deref() {
+            None | Some("json") => Ok(ExportFormat::Json),
+            Some("csv") => Ok(ExportFormat::Csv),
+            Some(other) => Err(Problem::bad_request("bad_query", format!("format={other:?}: use json or csv"))),
+        }
+    }
+}
+
+/// A CSV export (RFC 4180), as a download named `file`.
+pub(super) fn csv_download(file: &str, csv: String) -> Response {
+    let disposition = format!("attachment; filename=\"{file}\"");
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)], csv)
+        .into_response()
+}
+
 pub async fn unanswered(
     State(state): State<SharedState>,
     Path(room): Path<String>,
@@ -119,20 +143,9 @@ pub async fn unanswered(
     let room = room_or_404(&state, &room)?;
     auth::require_host(&state, &room, &headers)?;
     let hub = state.interaction.hub(&room.record.id, &room.hls)?;
-    match q.format.as_deref() {
-        None | Some("json") => Ok(Json(json!({"questions": hub.unanswered()})).into_response()),
-        Some("csv") => {
-            let disposition = format!("attachment; filename=\"{}-unanswered.csv\"", room.record.id);
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                    (header::CONTENT_DISPOSITION, disposition),
-                ],
-                hub.unanswered_csv(),
-            )
-                .into_response())
-        }
-        Some(other) => Err(Problem::bad_request("bad_query", format!("format={other:?}: use json or csv"))),
+    match q.export_format()? {
+        ExportFormat::Json => Ok(Json(json!({"questions": hub.unanswered()})).into_response()),
+        ExportFormat::Csv => Ok(csv_download(&format!("{}-unanswered.csv", room.record.id), hub.unanswered_csv())),
     }
 }
 

@@ -44,17 +44,31 @@ fn unknown_presenter(presenter: &str) -> Problem {
     Problem::not_found("unknown_presenter", format!("no presenter {presenter:?} on this stage"))
 }
 
+/// A stage switch of one presenter (`/audio`, `/video`): the host, the room, its live feed and
+/// the request.
+async fn presenter_switch<T: serde::de::DeserializeOwned>(
+    state: &SharedState,
+    (room, presenter): (&str, &str),
+    headers: &HeaderMap,
+    body: Body,
+    expected: &str,
+) -> ApiResult<(std::sync::Arc<crate::rooms::Room>, std::sync::Arc<townhall_ingest::stage::Feed>, T)> {
+    let room = room_or_404(state, room)?;
+    auth::require_host(state, &room, headers)?;
+    let request: T = serde_json::from_slice(&read_body(state, body).await?)
+        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {expected}: {e}")))?;
+    let feed = room.stage.feed(presenter).ok_or_else(|| unknown_presenter(presenter))?;
+    Ok((room, feed, request))
+}
+
 pub async fn set_audio(
     State(state): State<SharedState>,
     Path((room, presenter)): Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let room = room_or_404(&state, &room)?;
-    auth::require_host(&state, &room, &headers)?;
-    let request: AudioRequest = serde_json::from_slice(&read_body(&state, body).await?)
-        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {{\"muted\": true|false}}: {e}")))?;
-    let feed = room.stage.feed(&presenter).ok_or_else(|| unknown_presenter(&presenter))?;
+    let (room, feed, request): (_, _, AudioRequest) =
+        presenter_switch(&state, (&room, &presenter), &headers, body, r#"{"muted": true|false}"#).await?;
     feed.set_audio_muted(request.muted);
     tracing::info!(room = %room.record.id, %presenter, muted = request.muted, "presenter audio");
     let notice = json!({"type": "presenter_audio", "presenter": presenter, "muted": request.muted});
@@ -68,11 +82,8 @@ pub async fn set_video(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let room = room_or_404(&state, &room)?;
-    auth::require_host(&state, &room, &headers)?;
-    let request: VideoRequest = serde_json::from_slice(&read_body(&state, body).await?)
-        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {{\"off\": true|false}}: {e}")))?;
-    let feed = room.stage.feed(&presenter).ok_or_else(|| unknown_presenter(&presenter))?;
+    let (room, feed, request): (_, _, VideoRequest) =
+        presenter_switch(&state, (&room, &presenter), &headers, body, r#"{"off": true|false}"#).await?;
     feed.set_video_off(request.off);
     tracing::info!(room = %room.record.id, %presenter, off = request.off, "presenter video");
     let notice = json!({"type": "presenter_video", "presenter": presenter, "off": request.off});

@@ -26,7 +26,7 @@ use townhall_interaction::qa::csv_field;
 use super::SharedState;
 use super::api::{base_url, room_or_404};
 use super::auth;
-use super::interaction::{ExportQuery, query};
+use super::interaction::{ExportFormat, ExportQuery, csv_download, query};
 use super::problem::{ApiResult, Problem};
 use super::signalling::read_body;
 use crate::access::unix_now_s;
@@ -155,24 +155,15 @@ pub async fn list(
     auth::require_host(&state, &room, &headers)?;
     let registrations = state.registrations.list(&room_id)?;
     let base = base_url(&state, &headers);
-    match q.format.as_deref() {
-        None | Some("json") => {
+    match q.export_format()? {
+        ExportFormat::Json => {
             let views: Vec<_> = registrations.iter().map(|r| view(r, &base)).collect();
             Ok(Json(json!({ "registrations": views })).into_response())
         }
-        Some("csv") => {
+        ExportFormat::Csv => {
             let csv = to_csv(&registrations, &room.record.details.registration, &base);
-            let disposition = format!("attachment; filename=\"{room_id}-registrations.csv\"");
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                    (header::CONTENT_DISPOSITION, disposition),
-                ],
-                csv,
-            )
-                .into_response())
+            Ok(csv_download(&format!("{room_id}-registrations.csv"), csv))
         }
-        Some(other) => Err(Problem::bad_request("bad_query", format!("format={other:?}: use json or csv"))),
     }
 }
 

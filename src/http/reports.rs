@@ -4,15 +4,15 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri, header};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use townhall_interaction::{Actor, Role};
 
 use super::SharedState;
 use super::api::room_or_404;
 use super::auth;
-use super::interaction::{ExportQuery, query};
-use super::problem::{ApiResult, Problem};
+use super::interaction::{ExportFormat, ExportQuery, csv_download, query};
+use super::problem::ApiResult;
 use crate::reports::report;
 
 pub async fn report(
@@ -30,19 +30,8 @@ pub async fn report(
     let (events, _) = hub.events_since(&reader, 0, usize::MAX)?;
     let registrations = state.registrations.list(&room_id)?;
     let report = report::build(&room_id, &state.reports.attendance(&room_id), &registrations, &events);
-    match q.format.as_deref() {
-        None | Some("json") => Ok(Json(report).into_response()),
-        Some("csv") => {
-            let disposition = format!("attachment; filename=\"{room_id}-report.csv\"");
-            Ok((
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                    (header::CONTENT_DISPOSITION, disposition),
-                ],
-                report::to_csv(&report),
-            )
-                .into_response())
-        }
-        Some(other) => Err(Problem::bad_request("bad_query", format!("format={other:?}: use json or csv"))),
+    match q.export_format()? {
+        ExportFormat::Json => Ok(Json(report).into_response()),
+        ExportFormat::Csv => Ok(csv_download(&format!("{room_id}-report.csv"), report::to_csv(&report))),
     }
 }

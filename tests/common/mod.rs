@@ -348,6 +348,12 @@ pub fn aiortc_play(server: &Server, path: &str, seconds: u32, min_frames: u32) -
 }
 
 pub fn ffmpeg_publish(server: &Server, room: &Room, presenter: &str, seconds: u32) -> Client {
+    ffmpeg_publish_sized(server, room, presenter, seconds, "640x360")
+}
+
+/// ffmpeg 9's WHIP muxer publishing a `size` (e.g. `320x180`) test picture and a tone.
+pub fn ffmpeg_publish_sized(server: &Server, room: &Room, presenter: &str, seconds: u32, size: &str) -> Client {
+    let source = format!("testsrc2=size={size}:rate=30");
     let url = server.url(&format!("/whip/{}?presenter={presenter}", room.id));
     let ffmpeg = ffmpeg();
     let seconds = seconds.to_string();
@@ -362,7 +368,7 @@ pub fn ffmpeg_publish(server: &Server, room: &Room, presenter: &str, seconds: u3
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=640x360:rate=30",
+            &source,
             "-f",
             "lavfi",
             "-i",
