@@ -179,6 +179,7 @@ async fn registrants_get_a_personal_link_and_calendar_and_the_host_decides() {
     assert_eq!((first["type"].as_str(), first["reason"].as_str()), (Some("waiting"), Some("not_live")), "{first}");
     assert_eq!(first["participant"]["participant_id"], participant);
     assert_eq!(first["participant"]["name"], "Ada Lovelace");
+    assert_eq!(first["room"]["starts_at"], "2026-12-01T15:00:00Z", "the waiting screen shows when");
     assert_eq!(first["participant"]["role"], "attendee");
     drop(ws);
 

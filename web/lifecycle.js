@@ -76,7 +76,10 @@ export function waitingScreen(el) {
     show(m) {
       el.hidden = false;
       el.dataset.reason = m.reason;
-      el.replaceChildren(h('h2', {}, m.room?.name ?? 'Waiting room'), h('p', {}, texts[m.reason] ?? 'Please wait.'));
+      const starts = m.room?.starts_at ? new Date(m.room.starts_at) : null;
+      el.replaceChildren(h('h2', {}, m.room?.name ?? 'Waiting room'),
+        starts && m.reason === 'not_live' ? h('p', { class: 'muted', id: 'starts-at' }, `Starts ${starts.toLocaleString([], { dateStyle: 'full', timeStyle: 'short' })}`) : null,
+        h('p', {}, texts[m.reason] ?? 'Please wait.'));
     },
     hide() { el.hidden = true; },
   };

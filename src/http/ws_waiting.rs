@@ -1,6 +1,6 @@
 //! The waiting room on a WebSocket: an attendee the room holds ([`crate::waiting_room`]) is
 //! told `{"type":"waiting","reason":"not_live"|"admission"|"approval","participant":{…},
-//! "token":…,"phase":…,"room":{"name":…}}` instead of `welcome`, and nothing of the room's
+//! "token":…,"phase":…,"room":{"name":…,"starts_at":…}}` instead of `welcome`, and nothing of the room's
 //! interaction; its commands are answered with the error `waiting` (403). When it is let in (the
 //! room goes live, the host admits it, its registration is approved) the connection goes on
 //! with `welcome` as if it had just connected. A revocation, or the rejection of its
@@ -92,7 +92,7 @@ impl Waiting<'_> {
                     "participant": self.actor,
                     "token": self.identity,
                     "phase": room_state.phase,
-                    "room": { "name": self.room.record.name },
+                    "room": { "name": self.room.record.name, "starts_at": self.room.record.details.starts_at },
                 });
                 if !send(sink, Utf8Bytes::from(notice.to_string()), self.timeout).await {
                     break false;
