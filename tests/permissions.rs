@@ -225,6 +225,7 @@ fn every_endpoint_and_command_checks_the_callers_role_and_room() {
             400,
             400,
         ),
+        ("GET", format!("/api/rooms/{r}/event"), "", String::new(), &public, 200, 200),
         ("GET", format!("/api/rooms/{r}/registrations"), "", String::new(), &hosts, 200, 0),
         ("POST", format!("/api/rooms/{r}/registrations/unknown/approve"), "", String::new(), &hosts, 404, 0),
         ("POST", format!("/api/rooms/{r}/registrations/unknown/reject"), "", String::new(), &hosts, 404, 0),

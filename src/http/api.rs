@@ -80,6 +80,8 @@ pub struct RoomView {
     pub publish_page: String,
     pub stage_page: String,
     pub watch_page: String,
+    /// The attendees' registration form (web/register.html).
+    pub register_page: String,
     pub replay_url: String,
     pub program: Option<String>,
     pub presenters: Vec<PresenterView>,
@@ -133,6 +135,7 @@ pub(super) fn view(state: &SharedState, room: &Room, base: &str, with_tokens: bo
         publish_page: format!("{base}/publish/{id}"),
         stage_page: format!("{base}/stage/{id}"),
         watch_page: format!("{base}/watch/{id}"),
+        register_page: format!("{base}/register/{id}"),
         replay_url: format!("{base}/hls/{id}/replay.m3u8"),
         program: stage.program(),
         presenters: stage

@@ -4,6 +4,7 @@
 mod api;
 pub mod auth;
 pub mod breakouts;
+mod event;
 mod interaction;
 pub mod lifecycle;
 mod moderation;
@@ -196,6 +197,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}/presenters/{presenter}/audio", post(moderation::set_audio))
         .route("/api/rooms/{room}/presenters/{presenter}/video", post(moderation::set_video))
         .route("/api/rooms/{room}/tokens/revoke", post(tokens::revoke))
+        .route("/api/rooms/{room}/event", get(event::event))
         .route("/api/rooms/{room}/registrations", post(registrations::register).get(registrations::list))
         .route("/api/rooms/{room}/registrations/{id}/approve", post(registrations::approve))
         .route("/api/rooms/{room}/registrations/{id}/reject", post(registrations::reject))

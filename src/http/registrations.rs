@@ -82,6 +82,14 @@ fn view<'a>(r: &'a Registration, base: &str) -> RegistrationView<'a> {
     }
 }
 
+/// Whether registration has closed: the event ended more than [`TOKEN_GRACE_AFTER_EVENT_S`]
+/// ago, so a join link made now could no longer be used. Rooms without a date never close.
+pub fn is_closed(details: &crate::registration::EventDetails, now_s: u64) -> bool {
+    details
+        .ends_at_s()
+        .is_some_and(|end| u64::try_from(end).unwrap_or(0).saturating_add(TOKEN_GRACE_AFTER_EVENT_S) <= now_s)
+}
+
 /// `data` of the `registration.*` webhooks.
 fn webhook_data(r: &Registration) -> serde_json::Value {
     json!({
@@ -123,7 +131,7 @@ pub async fn register(
         Some(end) => u64::try_from(end).unwrap_or(0) + TOKEN_GRACE_AFTER_EVENT_S,
         None => now + state.access.max_ttl_s,
     };
-    if expires <= now {
+    if is_closed(details, now) {
         return Err(Problem::new(
             StatusCode::CONFLICT,
             "registration_closed",

@@ -204,6 +204,12 @@ impl Registrations {
         status.as_deref().and_then(RegistrationStatus::parse)
     }
 
+    /// Places taken in `room`: pending and approved registrations (for the public event view:
+    /// whether it is full).
+    pub fn active(&self, room: &str) -> Result<u64> {
+        active(&self.lock(), room)
+    }
+
     /// Forgets a deleted room's registrations.
     pub fn delete_room(&self, room: &str) -> Result<()> {
         self.lock().execute("DELETE FROM registrations WHERE room = ?1", [room])?;
@@ -276,6 +282,7 @@ mod tests {
         store.delete_room("r1").unwrap();
         assert!(store.list("r1").unwrap().is_empty());
         assert_eq!(store.list("r2").unwrap().len(), 1);
+        assert_eq!((store.active("r1").unwrap(), store.active("r2").unwrap()), (0, 1));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
