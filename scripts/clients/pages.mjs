@@ -7,6 +7,7 @@
 //
 //   {"op":"open","page":"studio","url":"…","width":1280,"height":800}
 //   {"op":"click","page":"…","selector":"…"}          playwright selector, waits until clickable
+//   {"op":"fill","page":"…","selector":"…","value":"…"} types into an input (replacing its text)
 //   {"op":"wait","page":"…","expr":"…","timeout":ms}  until the JS expression is truthy; its value
 //   {"op":"eval","page":"…","expr":"…"}               the JS expression's value
 //   {"op":"viewport","page":"…","width":w,"height":h}
@@ -51,6 +52,9 @@ async function run(c) {
     }
     case 'click':
       await page(c.page).click(c.selector, { timeout });
+      return null;
+    case 'fill':
+      await page(c.page).fill(c.selector, c.value, { timeout });
       return null;
     case 'wait': {
       const handle = await page(c.page).waitForFunction(c.expr, null, { timeout, polling: 100 });

@@ -174,6 +174,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/stage/{room}", get(pages::stage))
         .route("/watch/{room}", get(pages::watch))
         .route("/studio/{room}", get(pages::studio))
+        .route("/register/{room}", get(pages::register))
         .nest_service("/hls", townhall_origin::router(state.origin.clone(), required_cdn_secret(&state.config)))
         .route("/assets/{file}", get(pages::asset))
         .route("/favicon.ico", get(pages::favicon))

@@ -1,7 +1,8 @@
 //! The web pages (plain HTML and ES modules from `web/`, embedded in the binary, no build
 //! step): `/` landing, `/publish/{room}` WHIP publisher, `/stage/{room}` WHEP player,
 //! `/watch/{room}` LL-HLS player with the interaction panels (`?replay`: the replay),
-//! `/studio/{room}` the host's stage and moderation (host token in `#token=`).
+//! `/studio/{room}` the host's stage and moderation (host token in `#token=`),
+//! `/register/{room}` the attendees' registration form.
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, header};
@@ -15,6 +16,7 @@ const PUBLISH: &str = include_str!("../../web/publish.html");
 const STAGE: &str = include_str!("../../web/stage.html");
 const WATCH: &str = include_str!("../../web/watch.html");
 const STUDIO: &str = include_str!("../../web/studio.html");
+const REGISTER: &str = include_str!("../../web/register.html");
 
 const JS: &str = "text/javascript; charset=utf-8";
 
@@ -35,6 +37,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("studio-stage.js", JS, include_str!("../../web/studio-stage.js")),
     ("breakout.js", JS, include_str!("../../web/breakout.js")),
     ("breakout-controls.js", JS, include_str!("../../web/breakout-controls.js")),
+    ("register.js", JS, include_str!("../../web/register.js")),
     // hls.js 1.7, installed by `scripts/setup.sh` (npm) and embedded at build time.
     ("hls.min.js", JS, include_str!("../../node_modules/hls.js/dist/hls.min.js")),
 ];
@@ -64,6 +67,10 @@ pub async fn watch(Path(room): Path<String>) -> Result<Html<String>, Problem> {
 
 pub async fn studio(Path(room): Path<String>) -> Result<Html<String>, Problem> {
     room_page(&room, STUDIO)
+}
+
+pub async fn register(Path(room): Path<String>) -> Result<Html<String>, Problem> {
+    room_page(&room, REGISTER)
 }
 
 pub async fn asset(Path(file): Path<String>) -> Response {

@@ -64,6 +64,11 @@ impl Pages {
         self.run(json!({"op": "click", "page": page, "selector": selector}));
     }
 
+    /// Types `value` into the input `selector` (replacing what it held), as a user would.
+    pub fn fill(&mut self, page: &str, selector: &str, value: &str) {
+        self.run(json!({"op": "fill", "page": page, "selector": selector, "value": value}));
+    }
+
     /// Waits until the JS expression is truthy on `page`; returns its value.
     pub fn wait(&mut self, page: &str, expr: &str, timeout: Duration) -> Value {
         self.run(json!({"op": "wait", "page": page, "expr": expr, "timeout": timeout.as_millis() as u64}))
