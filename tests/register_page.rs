@@ -7,7 +7,8 @@
 //! the custom field's value. `GET /api/rooms/{room}/event` is public, 404 for unknown and
 //! breakout rooms, and never carries a token or a key. Screenshots under `target/screenshots/`:
 //! `register-phone.png` (the form), `register-phone-registered.png`, `register-phone-error.png`,
-//! `register-desktop.png` (the registered state).
+//! `register-phone-waiting.png` (where the join link leads), `register-phone-pending.png` (a
+//! room with approval and no date), `register-phone-full.png`, `register-desktop.png` (the registered state).
 
 mod common;
 
@@ -154,6 +155,8 @@ fn attendees_register_on_the_page_and_follow_their_join_link() {
     pages.click("ada", "#join-link");
     pages.wait("ada", "window.townhallInteraction?.waiting === 'not_live'", long);
     assert_eq!(pages.eval("ada", "location.href"), join);
+    pages.wait("ada", "document.getElementById('starts-at')", long);
+    screenshot(&mut pages, "ada", PHONE, "register-phone-waiting.png");
 
     // The same address again (in other letters): the 409's detail, what was typed kept.
     pages.open("grace", &page_url, PHONE);
@@ -199,6 +202,7 @@ fn attendees_register_on_the_page_and_follow_their_join_link() {
     let closed = pages.wait("late", "document.getElementById('closed')?.dataset.reason", long);
     assert_eq!(closed, "registration_full");
     assert_eq!(pages.eval("late", "document.getElementById('register-form')"), Value::Null);
+    screenshot(&mut pages, "late", PHONE, "register-phone-full.png");
 
     // The host's list: exactly the two, with the custom field's value.
     let list = server.request("GET", &format!("/api/rooms/{r}/registrations"), &[("Authorization", &host)], b"");
@@ -217,6 +221,27 @@ fn attendees_register_on_the_page_and_follow_their_join_link() {
     // Still no secret in the public event, the registrants' tokens included.
     let tokens: Vec<&str> = list.iter().map(|p| p["token"].as_str().unwrap()).collect();
     assert_no_secrets(&event(&server, r).text(), &room, &tokens);
+
+    // A room with approval and no date: pending, and no calendar to add to.
+    server.create_room_with(
+        json!({"id": "by-approval", "name": "Board Q&A", "phase": "scheduled", "registration": {"approval": true}}),
+    );
+    pages.open("pending", &server.url("/register/by-approval"), PHONE);
+    pages.wait("pending", "document.getElementById('register-form')", long);
+    pages.fill("pending", "#field-name", "Barbara");
+    pages.fill("pending", "#field-email", "barbara@example.org");
+    pages.click("pending", "#register-submit");
+    let status = pages.wait("pending", "document.getElementById('registered').dataset.status", long);
+    assert_eq!(status, "pending");
+    let shown = pages.eval(
+        "pending",
+        "({ title: document.getElementById('registered-status').textContent, \
+            when: document.getElementById('event-when').textContent, ics: document.getElementById('ics-link') })",
+    );
+    assert_eq!(shown["title"], "Registration received: pending approval");
+    assert_eq!(shown["when"], "The date will be announced.");
+    assert_eq!(shown["ics"], Value::Null);
+    screenshot(&mut pages, "pending", PHONE, "register-phone-pending.png");
 
     // A room whose event ended long ago: closed; the page says so.
     server.create_room_with(json!({"id": "last-year", "starts_at": "2020-01-01T10:00:00Z"}));

@@ -55,7 +55,7 @@ function showEvent(event) {
   $('event').replaceChildren(h('div', {},
     h('p', { class: 'muted eyebrow' }, 'Webinar registration'),
     h('h1', { id: 'event-name' }, event.name),
-    when(event) ?? h('p', { class: 'muted', id: 'event-when' }, 'The date will be announced.'),
+    when(event) ?? (event.phase === 'scheduled' ? h('p', { class: 'muted', id: 'event-when' }, 'The date will be announced.') : null),
     note ? h('p', { class: 'tag', 'data-phase': event.phase, id: 'event-phase' }, note) : null,
     event.description ? h('p', { class: 'description', id: 'event-description' }, event.description) : null,
     event.registration.approval ? h('p', { class: 'muted' }, 'The host approves each registration.') : null,
