@@ -77,9 +77,10 @@ export function waitingScreen(el) {
       el.hidden = false;
       el.dataset.reason = m.reason;
       const starts = m.room?.starts_at ? new Date(m.room.starts_at) : null;
-      el.replaceChildren(h('h2', {}, m.room?.name ?? 'Waiting room'),
+      // null children are left out (replaceChildren would write "null").
+      el.replaceChildren(...[h('h2', {}, m.room?.name ?? 'Waiting room'),
         starts && m.reason === 'not_live' ? h('p', { class: 'muted', id: 'starts-at' }, `Starts ${starts.toLocaleString([], { dateStyle: 'full', timeStyle: 'short' })}`) : null,
-        h('p', {}, texts[m.reason] ?? 'Please wait.'));
+        h('p', {}, texts[m.reason] ?? 'Please wait.')].filter(Boolean));
     },
     hide() { el.hidden = true; },
   };
