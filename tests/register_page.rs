@@ -1,8 +1,8 @@
 //! The attendees' registration page (`/register/{room}`) in headless Chromium at phone size,
 //! in a scheduled room (a `starts_at` two days ahead, approval off, a required custom field,
 //! capacity 2): the page shows the event and the form; a registrant fills it in and gets the
-//! join link, which opens the watch page's waiting screen (`not_live`); the same e-mail again
-//! shows the 409 `already_registered` detail without losing what was typed; a second person
+//! join link, which opens the watch page's waiting screen (`not_live`); an address the server
+//! refuses shows the 400's detail; the same e-mail again shows the 409 `already_registered` detail without losing what was typed; a second person
 //! registers; a third is told the room is full; the host's list holds exactly the two, with
 //! the custom field's value. `GET /api/rooms/{room}/event` is public, 404 for unknown and
 //! breakout rooms, and never carries a token or a key. Screenshots under `target/screenshots/`:
@@ -158,9 +158,17 @@ fn attendees_register_on_the_page_and_follow_their_join_link() {
     pages.wait("ada", "document.getElementById('starts-at')", long);
     screenshot(&mut pages, "ada", PHONE, "register-phone-waiting.png");
 
-    // The same address again (in other letters): the 409's detail, what was typed kept.
+    // An address the browser lets through but the server refuses (no dotted domain): the 400's
+    // detail beside the form, the field marked.
     pages.open("grace", &page_url, PHONE);
     pages.wait("grace", "document.getElementById('register-form')", long);
+    fill_and_submit(&mut pages, "grace", "Grace Hopper", "grace@localhost", "Navy");
+    let error = pages.wait("grace", "document.getElementById('register-error').dataset.code", long);
+    assert_eq!(error, "invalid_email");
+    let marked = pages.eval("grace", "document.getElementById('field-email').getAttribute('aria-invalid')");
+    assert_eq!(marked, "true");
+    // The same address as Ada's (in other letters): the 409's detail, what was typed kept.
+    pages.eval("grace", "delete document.getElementById('register-error').dataset.code");
     fill_and_submit(&mut pages, "grace", "Grace Hopper", "ADA@example.org", "Navy");
     let error = pages.wait("grace", "document.getElementById('register-error').dataset.code", long);
     assert_eq!(error, "already_registered");
