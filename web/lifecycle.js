@@ -1,7 +1,7 @@
 // The webinar's lifecycle and waiting room in the pages (src/http/lifecycle.rs, ws_waiting.rs).
 //
 // - eventPanel (studio): the phase (scheduled → green room → live → ended) with the host's
-//   buttons, live counts (participants connected, waiting), "admit by hand", and the waiting
+//   buttons, links to the registration and watch pages, live counts (participants connected, waiting), "admit by hand", and the waiting
 //   list with admit one / admit all. Kept current by the room view (polled) and by the
 //   `waiting_list` and `phase` messages of the host's WebSocket.
 // - waitingScreen (watch page): what an attendee the room holds sees instead of the player and
@@ -25,8 +25,13 @@ export function eventPanel({ api, report }) {
   const byHand = h('input', { type: 'checkbox', id: 'admit-by-hand', onchange: () => report(api('PUT', '/waiting', { waiting_room: byHand.checked }).then(refresh)) });
   const admitAll = h('button', { class: 'small primary', id: 'admit-all', onclick: () => report(api('POST', '/waiting/admit', { all: true })) }, 'Admit all');
   const list = h('ol', { class: 'waiting-list' });
+  // Where attendees sign up and watch, to share.
+  const registerLink = h('a', { id: 'register-link', target: '_blank', rel: 'noopener' }, 'Registration page');
+  const watchLink = h('a', { id: 'watch-link', target: '_blank', rel: 'noopener' }, 'Watch page');
+  const links = h('p', { class: 'row muted' }, registerLink, ' · ', watchLink);
   const el = h('section', { class: 'card', id: 'event' },
     h('h2', {}, 'Event ', phaseTag, ' ', counts),
+    links,
     h('div', { class: 'row' }, greenRoom, goLive, end),
     h('label', { class: 'inline' }, byHand, ' Admit attendees by hand (waiting room)'),
     h('h3', {}, 'Waiting room ', admitAll), list);
@@ -38,6 +43,7 @@ export function eventPanel({ api, report }) {
     goLive.hidden = !(phase === 'scheduled' || phase === 'green_room');
     end.hidden = !phase || phase === 'ended';
     byHand.checked = Boolean(view?.waiting_room);
+    if (view) { registerLink.href = view.register_page; watchLink.href = view.watch_page; }
     counts.textContent = view ? `${view.participants} connected · ${waiting.length} waiting` : '';
     admitAll.disabled = !waiting.length;
     const reasons = { not_live: 'before live', admission: 'to be admitted', approval: 'registration pending' };
