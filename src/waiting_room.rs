@@ -12,6 +12,9 @@
 //! let in is part of the room's stored state (it survives a restart); who is waiting is not
 //! (waiting connections reconnect and wait again).
 //!
+//! Someone in the waiting room has not joined yet: presence (the studio's "connected"),
+//! `participant.joined` and the report's attendance count from when they are let in.
+//!
 //! The waiting room holds the room's interactive side (the WebSocket: chat, Q&A, polls, the
 //! page's player); the LL-HLS URLs themselves are public like any CDN-delivered stream.
 

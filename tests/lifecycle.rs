@@ -62,6 +62,9 @@ async fn a_scheduled_webinar_goes_through_green_room_live_and_end() {
     assert_eq!(waiting["waiting"][0]["participant"], ada_id.as_str(), "{waiting}");
     assert_eq!(waiting["waiting"][0]["name"], "Ada");
     assert_eq!(waiting["waiting"][0]["reason"], "not_live");
+    // Waiting is not attending: only the host is in the room.
+    let view = server.request("GET", &room_path, &[("Authorization", &host)], b"").json();
+    assert_eq!((view["participants"].as_u64(), view["waiting"].as_u64()), (Some(1), Some(1)), "{view}");
 
     // Green room: a presenter publishes; presenters may watch the stage, attendees may not.
     assert_eq!(post_json(&server, &phase_path, &room.host_token, json!({"phase": "green_room"})).status, 200);
@@ -102,6 +105,8 @@ async fn a_scheduled_webinar_goes_through_green_room_live_and_end() {
     assert!(welcome["snapshot"].is_object());
     let said = ada.command(json!({"type": "chat_send", "text": "I'm in", "nonce": "n2"})).await;
     assert_eq!(said["type"], "ack", "{said}");
+    let view = server.request("GET", &room_path, &[("Authorization", &host)], b"").json();
+    assert_eq!((view["participants"].as_u64(), view["waiting"].as_u64()), (Some(2), Some(0)), "{view}");
     wait_program(&server, &room);
     post_json(&server, &phase_path, &room.host_token, json!({"phase": "green_room"}))
         .assert_problem(409, "bad_transition");

@@ -135,10 +135,6 @@ pub async fn connect(
             tracing::debug!(room = %hub.room, participant = %actor.participant_id, "websocket open");
             let (room_arc, room, who) = (room, hub.room.clone(), participant_data(&hub.room, &actor));
             let main_room = crate::breakouts::parent_of(&room).is_none();
-            if main_room && state.presence.join_as(&room, &actor) {
-                state.webhooks.emit(EventType::ParticipantJoined, who.clone());
-                state.reports.joined(&room, &actor, unix_now_ms());
-            }
             let participant = actor.participant_id.clone();
             let (mut sink, mut incoming) = socket.split();
             let waiting = Waiting {
@@ -151,6 +147,12 @@ pub async fn connect(
                 timeout: delivery.send_timeout,
             };
             if waiting.hold(&mut sink, &mut incoming).await {
+                // In the room (the waiting room is not attending): presence, `participant.joined`
+                // and the report count from here.
+                if main_room && state.presence.join_as(&room, &actor) {
+                    state.webhooks.emit(EventType::ParticipantJoined, who.clone());
+                    state.reports.joined(&room, &actor, unix_now_ms());
+                }
                 let reports = state.reports.clone();
                 let assignment = {
                     let (state, room, participant) = (state.clone(), room.clone(), participant.clone());
@@ -158,12 +160,12 @@ pub async fn connect(
                 };
                 let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone(), reports };
                 client.run(sink, incoming, identity, query.since, assignment).await;
+                if main_room && state.presence.leave(&room, &participant) {
+                    state.webhooks.emit(EventType::ParticipantLeft, who);
+                    state.reports.left(&room, &participant, unix_now_ms());
+                }
             }
             metrics.clients.fetch_sub(1, Ordering::Relaxed);
-            if main_room && state.presence.leave(&room, &participant) {
-                state.webhooks.emit(EventType::ParticipantLeft, who);
-                state.reports.left(&room, &participant, unix_now_ms());
-            }
         }))
 }
 
