@@ -222,11 +222,16 @@ impl Access {
     }
 
     fn is_revoked(&self, claims: &Claims) -> bool {
-        self.revoked.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|r| {
-            r.room == claims.room
-                && (r.jti.as_deref() == Some(claims.jti.as_str())
-                    || r.participant.as_deref() == Some(claims.sub.as_str()))
-        })
+        self.is_revoked_token(&claims.room, &claims.jti, &claims.sub)
+    }
+
+    /// Whether the token `jti` of `participant` in `room` was revoked (by its id, or a ban).
+    pub fn is_revoked_token(&self, room: &str, jti: &str, participant: &str) -> bool {
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|r| r.room == room && (r.jti.as_deref() == Some(jti) || r.participant.as_deref() == Some(participant)))
     }
 
     /// Who `token` is in `room` (`None`: no token). `name` is the display name a room key or a

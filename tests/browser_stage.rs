@@ -216,8 +216,11 @@ fn an_attendee_invited_in_the_browser_goes_on_stage_and_on_air_and_is_removed() 
     // The host withdraws the declined invitation: its token is revoked.
     let declined = pages.eval("ada", "window.townhallInvitation.token");
     assert_ne!(declined.as_str().unwrap(), token);
-    pages.click("studio", &format!("{pending} button:has-text(\"Withdraw\")"));
-    pages.wait("studio", &format!("!document.querySelector('{pending}')"), long);
+    // ... from a studio opened after the invitation (it loads the invitations still valid).
+    pages.open("studio-later", &server.url(&format!("/studio/{}#token={}&nostage", room.id, room.host_token)), DESKTOP);
+    pages.wait("studio-later", &format!("document.querySelector('{pending}')?.textContent.includes('Ada')"), long);
+    pages.click("studio-later", &format!("{pending} button:has-text(\"Withdraw\")"));
+    pages.wait("studio-later", &format!("!document.querySelector('{pending}')"), long);
     let refused = server.request(
         "POST",
         &format!("/whip/{}?presenter={ada}", room.id),

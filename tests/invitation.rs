@@ -39,6 +39,11 @@ async fn an_invited_attendee_publishes_to_the_stage_and_is_taken_off() {
         (&invitation["presenter"], &invitation["jti"], &json!("Ada"))
     );
     assert!(sent.get("token").is_none(), "{sent}");
+    // A studio opened later finds it too (no token in it either).
+    let invitations_path = format!("/api/rooms/{}/invitations", room.id);
+    let host_auth = format!("Bearer {}", room.host_token);
+    let listed = server.request("GET", &invitations_path, &[("Authorization", &host_auth)], b"").json();
+    assert_eq!(listed["invitations"], json!([sent]), "{listed}");
     // Nobody else gets it: Bob's next message is the chat line below, not an invitation.
     let said = host.command(json!({"type": "chat_send", "text": "Welcome Ada"})).await;
     assert_eq!(said["type"], "ack");
@@ -86,6 +91,8 @@ async fn an_invited_attendee_publishes_to_the_stage_and_is_taken_off() {
         b"v=0",
     );
     again.assert_problem(401, "unauthorized");
+    let listed = server.request("GET", &invitations_path, &[("Authorization", &host_bearer)], b"").json();
+    assert_eq!(listed["invitations"], json!([]), "a revoked invitation is not listed: {listed}");
     // Ada goes on watching: her attendee connection is untouched.
     let chat = ada.command(json!({"type": "chat_send", "text": "Thanks!"})).await;
     assert_eq!(chat["type"], "ack", "{chat}");

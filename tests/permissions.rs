@@ -178,6 +178,7 @@ fn every_endpoint_and_command_checks_the_callers_role_and_room() {
             0,
         ),
         ("DELETE", format!("/api/rooms/{r}/presenters/nobody"), "", String::new(), &hosts, 404, 0),
+        ("GET", format!("/api/rooms/{r}/invitations"), "", String::new(), &hosts, 200, 0),
         (
             "POST",
             format!("/api/rooms/{r}/phase"),

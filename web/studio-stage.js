@@ -4,8 +4,8 @@
 // the stage list shows who a presenter `a-…` is, lists invitations nobody has answered yet,
 // and *Remove* both ends the WHIP session and revokes that one token (`takeOff`): the attendee
 // drops back to watching and cannot publish again with it, while their own attendee identity
-// stays valid. The registry lives in the page: after a reload of the studio, earlier
-// invitations are removed without the revocation (their tokens expire on their own).
+// stays valid. A studio opened later loads the invitations still valid from
+// `GET /api/rooms/{room}/invitations` (studio.js).
 import { h } from './panels.js';
 
 export function invitationRegistry() {

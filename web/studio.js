@@ -235,6 +235,8 @@ function connect(token) {
       if (w.snapshot) state.applySnapshot(w.snapshot);
       window.townhallStudio.connected = true;
       lifecycle.refresh();
+      // Invitations sent before this page opened (their jti, for Remove and Withdraw).
+      api('GET', '/invitations').then((r) => { for (const i of r.invitations) registry.add(i); stage.refresh(); }).catch(() => {});
       render();
     },
     onEvent(e) {

@@ -196,6 +196,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/rooms/{room}/tokens", post(tokens::issue))
         .route("/api/rooms/{room}/presenters/{presenter}", axum::routing::delete(moderation::remove))
         .route("/api/rooms/{room}/presenters/{presenter}/audio", post(moderation::set_audio))
+        .route("/api/rooms/{room}/invitations", get(moderation::invitations))
         .route("/api/rooms/{room}/presenters/{presenter}/video", post(moderation::set_video))
         .route("/api/rooms/{room}/tokens/revoke", post(tokens::revoke))
         .route("/api/rooms/{room}/event", get(event::event))

@@ -14,6 +14,11 @@
 //!   ends (the program falls back to the next live presenter); the WebSockets are told
 //!   `{"type":"presenter_removed","presenter"}`. To keep them off, revoke their signed token
 //!   (`/tokens/revoke`); the room's publish key stays valid until the room is deleted.
+//! - `GET /api/rooms/{room}/invitations` → 200 `{"invitations":[{"presenter","name","jti",
+//!   "expires_at"}]}`: the stage invitations whose token still publishes (not expired, not
+//!   revoked), as the moderators' `stage_invitation_sent` said them, so a studio opened (or
+//!   reloaded) later can still revoke them. Kept in memory: a restart forgets the list (the
+//!   tokens stay valid until they expire or are revoked by participant).
 
 use axum::Json;
 use axum::body::Body;
@@ -89,6 +94,17 @@ pub async fn set_video(
     let notice = json!({"type": "presenter_video", "presenter": presenter, "off": request.off});
     state.interaction.announce(&room.record.id, &room.hls, &notice)?;
     Ok(Json(json!({"presenter": presenter, "video_off": request.off})))
+}
+
+pub async fn invitations(
+    State(state): State<SharedState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    let room = room_or_404(&state, &room)?;
+    auth::require_host(&state, &room, &headers)?;
+    let hub = state.interaction.hub(&room.record.id, &room.hls)?;
+    Ok(Json(json!({ "invitations": hub.invitations(crate::access::unix_now_s()) })))
 }
 
 pub async fn remove(

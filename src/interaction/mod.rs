@@ -16,7 +16,7 @@
 
 pub mod inband;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -248,6 +248,9 @@ pub struct RoomHub {
     /// wake every attendee's connection.
     moderators: broadcast::Sender<Arc<Outgoing>>,
     metrics: Arc<InteractionMetrics>,
+    /// The stage invitations sent (by participant: the last one), as the moderators were told
+    /// (`stage_invitation_sent`: no token), so a studio opened later can revoke them. In memory.
+    invitations: Mutex<BTreeMap<String, serde_json::Value>>,
 }
 
 fn wall_clock_ms() -> u64 {
@@ -281,6 +284,7 @@ impl RoomHub {
             moderators: broadcast::channel(service.delivery.queue_events.max(1)).0,
             access: service.access.clone(),
             metrics: service.metrics.clone(),
+            invitations: Mutex::default(),
         }))
     }
 
@@ -387,6 +391,19 @@ impl RoomHub {
             "expires_at": claims.exp,
         });
         let _ = self.moderators.send(Outgoing::new(Target::Everyone, sent.to_string()));
+        self.invitations.lock().unwrap_or_else(|e| e.into_inner()).insert(participant.to_owned(), sent);
+    }
+
+    /// The stage invitations whose token still publishes (not expired, not revoked), as
+    /// `stage_invitation_sent` said them.
+    pub fn invitations(&self, now_s: u64) -> Vec<serde_json::Value> {
+        let mut invitations = self.invitations.lock().unwrap_or_else(|e| e.into_inner());
+        invitations.retain(|participant, sent| {
+            let jti = sent["jti"].as_str().unwrap_or_default();
+            sent["expires_at"].as_u64().is_some_and(|exp| exp > now_s)
+                && !self.access.is_revoked_token(&self.room, jti, participant)
+        });
+        invitations.values().cloned().collect()
     }
 
     /// Sends to every client (moderators and attendees).
