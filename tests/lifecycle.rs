@@ -62,6 +62,7 @@ async fn a_scheduled_webinar_goes_through_green_room_live_and_end() {
     assert_eq!(waiting["waiting"][0]["participant"], ada_id.as_str(), "{waiting}");
     assert_eq!(waiting["waiting"][0]["name"], "Ada");
     assert_eq!(waiting["waiting"][0]["reason"], "not_live");
+    assert_eq!(waiting["count"], 1);
     // Waiting is not attending: only the host is in the room.
     let view = server.request("GET", &room_path, &[("Authorization", &host)], b"").json();
     assert_eq!((view["participants"].as_u64(), view["waiting"].as_u64()), (Some(1), Some(1)), "{view}");
@@ -129,6 +130,7 @@ async fn a_scheduled_webinar_goes_through_green_room_live_and_end() {
         let list = studio.next_of("waiting_list").await;
         if list["waiting"].as_array().unwrap().iter().any(|w| w["participant"] == bob_id.as_str()) {
             assert_eq!(list["waiting_room"], true);
+            assert_eq!(list["count"].as_u64(), Some(list["waiting"].as_array().unwrap().len() as u64));
             break;
         }
     }

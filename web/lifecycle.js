@@ -13,6 +13,7 @@ const phaseNames = { scheduled: 'Scheduled', green_room: 'Green room', live: 'Li
 export function eventPanel({ api, report }) {
   let view = null;
   let waiting = [];
+  let waitingCount = 0;
   const phaseTag = h('span', { class: 'tag', id: 'phase' }, '…');
   const counts = h('span', { class: 'muted', id: 'counts' });
   const go = (phase, question) => {
@@ -44,7 +45,7 @@ export function eventPanel({ api, report }) {
     end.hidden = !phase || phase === 'ended';
     byHand.checked = Boolean(view?.waiting_room);
     if (view) { registerLink.href = view.register_page; watchLink.href = view.watch_page; }
-    counts.textContent = view ? `${view.participants} connected · ${waiting.length} waiting` : '';
+    counts.textContent = view ? `${view.participants} connected · ${waitingCount} waiting` : '';
     admitAll.disabled = !waiting.length;
     const reasons = { not_live: 'before live', admission: 'to be admitted', approval: 'registration pending' };
     list.replaceChildren(...(waiting.length ? waiting.map((w) => h('li', { class: 'row', 'data-participant': w.participant },
@@ -55,7 +56,9 @@ export function eventPanel({ api, report }) {
   async function refresh() {
     try {
       view = await api('GET', '');
-      waiting = (await api('GET', '/waiting')).waiting;
+      const all = await api('GET', '/waiting');
+      waiting = all.waiting.slice(0, 200);
+      waitingCount = all.count;
       render();
     } catch { /* not a host token yet: the error line says so */ }
   }
@@ -66,7 +69,7 @@ export function eventPanel({ api, report }) {
     refresh,
     // A message of the host's WebSocket that is not an event of the log.
     notice(m) {
-      if (m.type === 'waiting_list') { waiting = m.waiting; if (view) view.waiting_room = m.waiting_room; render(); }
+      if (m.type === 'waiting_list') { waiting = m.waiting; waitingCount = m.count; if (view) view.waiting_room = m.waiting_room; render(); }
       if (m.type === 'phase') refresh();
     },
   };

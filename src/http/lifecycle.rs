@@ -6,8 +6,8 @@
 //!   live playlist and makes the replay VOD. Every WebSocket of the room is told
 //!   `{"type":"phase","phase":…}`.
 //! - `POST /api/rooms/{room}/end`: the same as `{"phase":"ended"}`.
-//! - `GET /api/rooms/{room}/waiting` → `{"waiting_room":bool,"waiting":[{participant,name,
-//!   since_ms,reason}]}`; `PUT /api/rooms/{room}/waiting` `{"waiting_room":bool}` turns
+//! - `GET /api/rooms/{room}/waiting` → `{"waiting_room":bool,"count":N,"waiting":[{participant,
+//!   name,since_ms,reason}]}`; `PUT /api/rooms/{room}/waiting` `{"waiting_room":bool}` turns
 //!   admission by hand on or off; `POST /api/rooms/{room}/waiting/admit`
 //!   `{"participants":[…]}` or `{"all":true}` → `{"admitted":[…]}` (400 `not_waiting` names
 //!   anyone who is not waiting).
@@ -114,13 +114,16 @@ pub async fn waiting(
 ) -> ApiResult<Json<Value>> {
     let room = room_or_404(&state, &id)?;
     auth::require_host(&state, &room, &headers)?;
-    Ok(Json(waiting_view(&room)))
+    Ok(Json(waiting_view(&room, usize::MAX)))
 }
 
-/// What moderators see of the waiting room.
-pub fn waiting_view(room: &Room) -> Value {
-    let list = room.lobby.waiting.lock().unwrap_or_else(|e| e.into_inner()).list();
-    json!({ "waiting_room": room.state().waiting_room, "waiting": list })
+/// What moderators see of the waiting room: the first `limit` who wait (longest first) and how
+/// many wait in all.
+pub fn waiting_view(room: &Room, limit: usize) -> Value {
+    let mut list = room.lobby.waiting.lock().unwrap_or_else(|e| e.into_inner()).list();
+    let count = list.len();
+    list.truncate(limit);
+    json!({ "waiting_room": room.state().waiting_room, "count": count, "waiting": list })
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,7 +144,7 @@ pub async fn set_waiting_room(
     let request: WaitingSettings = json_body(&read_body(&state, body).await?, r#"{"waiting_room": true | false}"#)?;
     state.rooms.update(&id, |s| s.waiting_room = request.waiting_room).map_err(storage)?;
     tracing::info!(room = %id, waiting_room = request.waiting_room, "waiting room");
-    Ok(Json(waiting_view(&room)))
+    Ok(Json(waiting_view(&room, usize::MAX)))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,7 +6,8 @@
 //! with `welcome` as if it had just connected. A revocation, or the rejection of its
 //! registration, closes it as usual (`removed`, 4003).
 //!
-//! Moderators get the list, `{"type":"waiting_list","waiting_room":…,"waiting":[…]}`, at most every
+//! Moderators get the list, `{"type":"waiting_list","waiting_room":…,"count":…,"waiting":[…]}`
+//! (the [`LIST_MAX`] longest waiting), at most every
 //! [`LIST_INTERVAL`] while it changes (a room going live with thousands waiting sends a few
 //! lists, not one per attendee).
 
@@ -28,6 +29,10 @@ use crate::interaction::RoomHub;
 use crate::registration::RegistrationStatus;
 use crate::rooms::Room;
 use crate::waiting_room::hold_reason;
+
+/// Most people a waiting list sent to moderators names (`count` says how many wait in all;
+/// `GET /api/rooms/{room}/waiting` lists everyone).
+pub const LIST_MAX: usize = 200;
 
 /// Least time between two waiting lists sent to a room's moderators.
 pub const LIST_INTERVAL: Duration = Duration::from_millis(250);
@@ -153,7 +158,7 @@ pub fn list_changed_in(state: &SharedState, room: &Arc<Room>) {
     tokio::spawn(async move {
         tokio::time::sleep(LIST_INTERVAL).await;
         room.lobby.waiting_list_due.store(false, Ordering::Release);
-        let mut list = waiting_view(&room);
+        let mut list = waiting_view(&room, LIST_MAX);
         list["type"] = json!("waiting_list");
         if let Err(err) = state.interaction.tell_moderators(&room.record.id, &room.hls, &list) {
             tracing::warn!(room = %room.record.id, %err, "waiting list not sent");
