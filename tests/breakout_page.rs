@@ -11,17 +11,7 @@ use std::time::Duration;
 use common::Server;
 use common::steps::Steps;
 use common::ws::{Read, WsClient};
-use serde_json::{Value, json};
-
-async fn next_of(client: &mut WsClient, kind: &str) -> Value {
-    loop {
-        match client.read(Duration::from_secs(60)).await {
-            Read::Json(m) if m["type"] == kind => return m,
-            Read::Json(_) => {}
-            Read::Closed(code) => panic!("closed ({code:?}) before {kind}"),
-        }
-    }
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watch_page_moves_to_its_breakout_room_and_back() {
@@ -45,7 +35,7 @@ async fn the_watch_page_moves_to_its_breakout_room_and_back() {
         split.to_string().as_bytes(),
     );
     assert_eq!(started.status, 201, "{}", started.text());
-    let assigned = next_of(&mut bob, "breakout_assigned").await;
+    let assigned = bob.next_of("breakout_assigned").await;
     let token = assigned["token"].as_str().unwrap().to_owned();
     let breakout = assigned["breakout"]["id"].as_str().unwrap().to_owned();
     let as_bob = common::Room { id: breakout.clone(), publish_token: token.clone(), host_token: String::new() };

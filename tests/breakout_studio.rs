@@ -9,18 +9,8 @@ use std::time::Duration;
 
 use common::Server;
 use common::steps::Steps;
-use common::ws::{Read, WsClient};
-use serde_json::{Value, json};
-
-async fn next_of(client: &mut WsClient, kind: &str) -> Value {
-    loop {
-        match client.read(Duration::from_secs(60)).await {
-            Read::Json(m) if m["type"] == kind => return m,
-            Read::Json(_) => {}
-            Read::Closed(code) => panic!("closed ({code:?}) before {kind}"),
-        }
-    }
-}
+use common::ws::WsClient;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_splits_visits_and_ends_breakouts_from_the_studio() {
@@ -38,9 +28,9 @@ async fn the_host_splits_visits_and_ends_breakouts_from_the_studio() {
     let members: BTreeSet<&str> =
         split["rooms"][0]["members"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     assert_eq!(members, BTreeSet::from(["Ada", "Bob"]), "{split}");
-    let assigned = next_of(&mut ada, "breakout_assigned").await;
+    let assigned = ada.next_of("breakout_assigned").await;
     assert_eq!(assigned["breakout"]["id"], split["rooms"][0]["id"]);
-    next_of(&mut bob, "breakout_assigned").await;
+    bob.next_of("breakout_assigned").await;
 
     let breakout = assigned["breakout"]["id"].as_str().unwrap();
     let mut ada_chat =
@@ -53,6 +43,6 @@ async fn the_host_splits_visits_and_ends_breakouts_from_the_studio() {
     let ended = studio.step("ended", Duration::from_secs(60));
     assert_eq!((ended["rooms"].as_u64(), ended["visiting"].as_bool()), (Some(0), Some(false)), "{ended}");
     for client in [&mut ada, &mut bob] {
-        assert_eq!(next_of(client, "breakout_ended").await["reason"], "host");
+        assert_eq!(client.next_of("breakout_ended").await["reason"], "host");
     }
 }

@@ -8,8 +8,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::hls::wait_program;
-use common::ws::{Read, WsClient};
+use common::hls::{segments_after, wait_program};
+use common::ws::WsClient;
 use common::{Room, Server, ffmpeg_publish};
 
 /// The loudest sample (dB) of the newest complete segment of the live playlist, decoded by
@@ -46,32 +46,6 @@ fn newest_segment_max_volume(server: &Server, room: &Room, after_msn: u64) -> (u
     (msn, max)
 }
 
-/// The newest segment number once `count` more segments than `msn` exist.
-fn segments_after(server: &Server, room: &Room, msn: u64, count: u64) -> u64 {
-    let mut newest = msn;
-    server.wait_for("new segments", Duration::from_secs(60), |s| {
-        let live = s.request("GET", &format!("/hls/{}/live.m3u8", room.id), &[], b"").text();
-        newest = live
-            .lines()
-            .filter_map(|l| l.strip_prefix("seg-").and_then(|l| l.strip_suffix(".m4s")))
-            .filter_map(|n| n.parse().ok())
-            .max()
-            .unwrap_or(0);
-        newest >= msn + count
-    });
-    newest
-}
-
-async fn notice(client: &mut WsClient, kind: &str) -> serde_json::Value {
-    loop {
-        match client.read(Duration::from_secs(30)).await {
-            Read::Json(message) if message["type"] == kind => return message,
-            Read::Json(_) => {}
-            Read::Closed(code) => panic!("closed ({code:?}) before {kind}"),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_muted_presenter_is_heard_as_silence_and_a_removed_one_leaves_the_stage() {
     let server = Server::start();
@@ -88,7 +62,7 @@ async fn a_muted_presenter_is_heard_as_silence_and_a_removed_one_leaves_the_stag
 
     let muted = server.request("POST", &audio, &[("Authorization", &host)], br#"{"muted":true}"#);
     assert_eq!(muted.status, 200, "{}", muted.text());
-    assert_eq!(notice(&mut watcher, "presenter_audio").await["muted"], true);
+    assert_eq!(watcher.next_of("presenter_audio").await["muted"], true);
     // Two segments later, everything in the newest one was captured after the mute.
     let after = segments_after(&server, &room, msn, 2);
     let (_, silent) = newest_segment_max_volume(&server, &room, after - 1);
@@ -96,7 +70,7 @@ async fn a_muted_presenter_is_heard_as_silence_and_a_removed_one_leaves_the_stag
 
     let unmuted = server.request("POST", &audio, &[("Authorization", &host)], br#"{"muted":false}"#);
     assert_eq!(unmuted.status, 200, "{}", unmuted.text());
-    assert_eq!(notice(&mut watcher, "presenter_audio").await["muted"], false);
+    assert_eq!(watcher.next_of("presenter_audio").await["muted"], false);
     let again = segments_after(&server, &room, after, 2);
     let (_, back) = newest_segment_max_volume(&server, &room, again - 1);
     assert!(back > -30.0, "unmuted: {back} dB");
@@ -120,7 +94,7 @@ async fn a_muted_presenter_is_heard_as_silence_and_a_removed_one_leaves_the_stag
     let presenter = format!("/api/rooms/{}/presenters/main", room.id);
     let removed = server.request("DELETE", &presenter, &[("Authorization", &host)], b"");
     assert_eq!(removed.status, 204, "{}", removed.text());
-    assert_eq!(notice(&mut watcher, "presenter_removed").await["presenter"], "main");
+    assert_eq!(watcher.next_of("presenter_removed").await["presenter"], "main");
     let room_path = format!("/api/rooms/{}", room.id);
     server.wait_for("the presenter to leave the stage", Duration::from_secs(30), |s| {
         let view = s.request("GET", &room_path, &[("Authorization", &host)], b"").json();

@@ -11,9 +11,10 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::hls::{check_playlists, wait_program};
-use common::ws::{Read, WsClient};
+use common::hls::{check_playlists, segments_after, wait_program};
+use common::ws::WsClient;
 use common::{Room, Server, aiortc_play, chromium_publish, ffmpeg_publish};
+use serde_json::json;
 
 /// The two scenarios publish and decode at once otherwise: one at a time on two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -108,32 +109,6 @@ fn decode_newest(server: &Server, room: &Room) -> Decoded {
     }
 }
 
-/// The newest segment number once `count` more segments than `msn` exist.
-fn segments_after(server: &Server, room: &Room, msn: u64, count: u64) -> u64 {
-    let mut newest = msn;
-    server.wait_for("new segments", Duration::from_secs(60), |s| {
-        let live = s.request("GET", &format!("/hls/{}/live.m3u8", room.id), &[], b"").text();
-        newest = live
-            .lines()
-            .filter_map(|l| l.strip_prefix("seg-").and_then(|l| l.strip_suffix(".m4s")))
-            .filter_map(|n| n.parse().ok())
-            .max()
-            .unwrap_or(0);
-        newest >= msn + count
-    });
-    newest
-}
-
-async fn notice(client: &mut WsClient, kind: &str) -> serde_json::Value {
-    loop {
-        match client.read(Duration::from_secs(30)).await {
-            Read::Json(message) if message["type"] == kind => return message,
-            Read::Json(_) => {}
-            Read::Closed(code) => panic!("closed ({code:?}) before {kind}"),
-        }
-    }
-}
-
 fn presenter_view(server: &Server, room: &Room) -> serde_json::Value {
     let host = format!("Bearer {}", room.host_token);
     let view = server.request("GET", &format!("/api/rooms/{}", room.id), &[("Authorization", &host)], b"").json();
@@ -162,9 +137,20 @@ async fn a_presenter_whose_video_is_off_is_black_for_the_program_and_the_stage_a
     let at_off = segments_after(&server, &room, 0, 0);
     assert_eq!(off.status, 200, "{}", off.text());
     assert_eq!(off.json(), serde_json::json!({"presenter": "main", "video_off": true}));
-    let told = notice(&mut watcher, "presenter_video").await;
+    let told = watcher.next_of("presenter_video").await;
     assert_eq!((told["presenter"].as_str(), told["off"].as_bool()), (Some("main"), Some(true)));
     assert_eq!(presenter_view(&server, &room)["video_off"], true);
+    // A presenter's connection opened now learns it in its welcome (the publish page says so).
+    let as_presenter = WsClient::connect(&server, &room.id, &format!("token={}&name=main", room.publish_token)).await;
+    let main = as_presenter.welcome["stage"].as_array().and_then(|s| s.iter().find(|p| p["name"] == "main")).cloned();
+    assert_eq!(
+        main.as_ref().map(|p| (&p["video_off"], &p["muted"])),
+        Some((&json!(true), &json!(false))),
+        "{}",
+        as_presenter.welcome
+    );
+    assert!(watcher.welcome.get("stage").is_none_or(|s| s.is_null()), "attendees are not told: {}", watcher.welcome);
+    drop(as_presenter);
     let stage = aiortc_play(&server, &format!("/whep/{}/main", room.id), 15, 60);
     // Two segments after the one open at the switch, everything was captured after it.
     segments_after(&server, &room, at_off, 2);
@@ -200,7 +186,7 @@ async fn a_presenter_whose_video_is_off_is_black_for_the_program_and_the_stage_a
     let at_on = segments_after(&server, &room, 0, 0);
     assert_eq!(on.status, 200, "{}", on.text());
     assert_eq!(on.json()["video_off"], false);
-    assert_eq!(notice(&mut watcher, "presenter_video").await["off"], false);
+    assert_eq!(watcher.next_of("presenter_video").await["off"], false);
     let stage = aiortc_play(&server, &format!("/whep/{}/main", room.id), 15, 60);
     segments_after(&server, &room, at_on, 2);
     let back = decode_newest(&server, &room);

@@ -212,6 +212,12 @@ impl Stage {
         self.feeds().get(presenter).cloned()
     }
 
+    /// Every presenter the stage knows (live or not: a feed and its moderation outlive a
+    /// session), by name.
+    pub fn presenters(&self) -> Vec<Arc<Feed>> {
+        self.feeds().values().cloned().collect()
+    }
+
     /// Presenters publishing now, in the order they went live.
     pub fn live_feeds(&self) -> Vec<Arc<Feed>> {
         let mut live: Vec<Arc<Feed>> = self.feeds().values().filter(|f| f.is_live()).cloned().collect();

@@ -12,7 +12,8 @@
 //! - an attendee the room holds (not live yet, admission by hand, registration pending) first
 //!   gets `{"type":"waiting",…}` and nothing else until it is let in ([`super::ws_waiting`]);
 //! - `{"type":"welcome","participant":{…},"token":"eyJ…","seq":N,"snapshot":{…},
-//!   "heartbeat_interval_s":15}` first (the
+//!   "heartbeat_interval_s":15,"stage":[…]}` first (`stage`, for hosts and presenters only:
+//!   each presenter's `name`, `live`, `muted`, `video_off`; the
 //!   snapshot is left out when `since` is given: the missed events follow instead);
 //! - every event of the log the participant may see (`seq`, `at`, `type`, …);
 //! - `{"type":"poll_results",…}` while votes come in;
@@ -158,7 +159,8 @@ pub async fn connect(
                     let (state, room, participant) = (state.clone(), room.clone(), participant.clone());
                     Box::new(move || state.breakouts.assignment(&room, &participant))
                 };
-                let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone(), reports };
+                let stage = (actor.role != Role::Attendee).then(|| stage_moderation(&room_arc));
+                let client = Client { hub, actor, token_id, delivery, metrics: metrics.clone(), reports, stage };
                 client.run(sink, incoming, identity, query.since, assignment).await;
                 if main_room && state.presence.leave(&room, &participant) {
                     state.webhooks.emit(EventType::ParticipantLeft, who);
@@ -195,6 +197,17 @@ fn heartbeat(text: &str) -> Option<Result<bool, Utf8Bytes>> {
     }
 }
 
+/// Each presenter's moderation: `[{"name","live","muted","video_off"}]`.
+fn stage_moderation(room: &crate::rooms::Room) -> serde_json::Value {
+    let presenters: Vec<serde_json::Value> = room
+        .stage
+        .presenters()
+        .iter()
+        .map(|f| json!({"name": f.presenter, "live": f.is_live(), "muted": f.is_audio_muted(), "video_off": f.is_video_off()}))
+        .collect();
+    serde_json::Value::Array(presenters)
+}
+
 /// `data` of `participant.joined` / `participant.left`.
 fn participant_data(room: &str, actor: &Actor) -> serde_json::Value {
     json!({
@@ -220,6 +233,9 @@ struct Client {
     metrics: Arc<InteractionMetrics>,
     /// Where its heartbeats go.
     reports: Arc<Reports>,
+    /// For hosts and presenters: each presenter's moderation as the connection opens
+    /// (`welcome`'s `stage`), so a publish page opened while muted or with its video off says so.
+    stage: Option<serde_json::Value>,
 }
 
 pub(super) type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
@@ -294,6 +310,7 @@ impl Client {
             "snapshot": snapshot,
             "at": self.hub.now_at(),
             "heartbeat_interval_s": self.reports.heartbeat_interval_s,
+            "stage": self.stage,
         });
         if !send(&mut sink, Utf8Bytes::from(welcome.to_string()), timeout).await {
             return;

@@ -16,6 +16,22 @@ pub fn wait_program(server: &Server, room: &Room) {
     });
 }
 
+/// The newest segment number once `count` more segments than `msn` exist.
+pub fn segments_after(server: &Server, room: &Room, msn: u64, count: u64) -> u64 {
+    let mut newest = msn;
+    server.wait_for("new segments", Duration::from_secs(60), |s| {
+        let live = s.request("GET", &format!("/hls/{}/live.m3u8", room.id), &[], b"").text();
+        newest = live
+            .lines()
+            .filter_map(|l| l.strip_prefix("seg-").and_then(|l| l.strip_suffix(".m4s")))
+            .filter_map(|n| n.parse().ok())
+            .max()
+            .unwrap_or(0);
+        newest >= msn + count
+    });
+    newest
+}
+
 /// Writes playlists to files and runs check_playlist.mjs on them; panics with its problems.
 pub fn check_playlists(kind: &str, playlists: &[(String, String)]) {
     let dir = std::env::temp_dir().join(format!("townhall-playlists-{}-{kind}", std::process::id()));
