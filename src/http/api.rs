@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::SharedState;
 use super::auth;
-use super::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem, parse_json};
 use super::signalling::read_body;
 use crate::lifecycle::Phase;
 use crate::registration::{DEFAULT_DURATION_MIN, EventDetails, RegistrationError, RegistrationSettings};
@@ -183,8 +183,7 @@ pub async fn create_room(State(state): State<SharedState>, headers: HeaderMap, b
                 "send the room as Content-Type: application/json (or an empty body)",
             ));
         }
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Problem::bad_request("malformed_json", format!("invalid room JSON: {e}")))?
+        parse_json(&bytes, "a room as JSON")?
     };
     let details = request.details()?;
     let default_phase = if details.starts_at.is_some() { Phase::Scheduled } else { Phase::Live };
@@ -302,8 +301,7 @@ pub async fn update_room(
     let room = room_or_404(&state, &id)?;
     let admin = auth::require_host(&state, &room, &headers)?.admin;
     let bytes = read_body(&state, body).await?;
-    let request: UpdateRoom = serde_json::from_slice(&bytes)
-        .map_err(|e| Problem::bad_request("malformed_json", format!("invalid room changes: {e}")))?;
+    let request: UpdateRoom = parse_json(&bytes, "the room's changes as JSON")?;
     let name = match request.name.map(|n| n.trim().to_owned()) {
         Some(n) if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_control) => {
             return Err(Problem::bad_request("invalid_name", "name: 1 to 200 characters, no control characters"));
@@ -354,8 +352,7 @@ pub async fn set_program(
     let room = room_or_404(&state, &id)?;
     auth::require_host(&state, &room, &headers)?;
     let bytes = read_body(&state, body).await?;
-    let request: SetProgram = serde_json::from_slice(&bytes)
-        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {{\"publisher\": \"<name>\"}}: {e}")))?;
+    let request: SetProgram = parse_json(&bytes, r#"{"publisher": "<name>"}"#)?;
     room.stage.set_program(&request.publisher)?;
     tracing::info!(room = %id, publisher = %request.publisher, "program switched");
     Ok(Json(view(&state, &room, &base_url(&state, &headers), true, is_admin(&state, &headers))))

@@ -49,7 +49,7 @@ use townhall_interaction::Role;
 use super::SharedState;
 use super::api::{base_url, room_or_404};
 use super::auth;
-use super::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem, parse_json};
 use super::signalling::read_body;
 use crate::access::unix_now_s;
 use crate::breakouts::{self, BreakoutError, Due, Member, Run, Split};
@@ -133,12 +133,7 @@ pub async fn start(
 ) -> ApiResult<Response> {
     let main = main_room(&state, &room, &headers)?;
     let bytes = read_body(&state, body).await?;
-    let request: StartRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        Problem::bad_request(
-            "malformed_json",
-            format!("expected {{\"rooms\": N or [{{\"name\", \"participants\"}}], \"duration_s\": S}}: {e}"),
-        )
-    })?;
+    let request: StartRequest = parse_json(&bytes, r#"{"rooms": N or [{"name", "participants"}], "duration_s": S}"#)?;
     let duration_s = breakouts::check_duration(request.duration_s)?;
     let base = base_url(&state, &headers);
     let ws_base = base.replacen("http", "ws", 1);

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::SharedState;
 use super::api::{RoomView, base_url, is_admin, room_or_404, view};
 use super::auth;
-use super::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem, parse_json};
 use super::signalling::read_body;
 use crate::access::unix_now_s;
 use crate::lifecycle::{Phase, PhaseError, Transition, transition};
@@ -31,11 +31,6 @@ use crate::webhooks::EventType;
 
 fn storage(err: RoomError) -> Problem {
     Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", err.to_string())
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, Problem> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {expected}: {e}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,7 +49,7 @@ pub async fn set_phase(
     let room = room_or_404(&state, &id)?;
     auth::require_host(&state, &room, &headers)?;
     let request: PhaseRequest =
-        json_body(&read_body(&state, body).await?, r#"{"phase": "green_room" | "live" | "ended"}"#)?;
+        parse_json(&read_body(&state, body).await?, r#"{"phase": "green_room" | "live" | "ended"}"#)?;
     change_phase(&state, &room, request.phase).await?;
     Ok(Json(view(&state, &room, &base_url(&state, &headers), true, is_admin(&state, &headers))))
 }
@@ -141,7 +136,7 @@ pub async fn set_waiting_room(
 ) -> ApiResult<Json<Value>> {
     let room = room_or_404(&state, &id)?;
     auth::require_host(&state, &room, &headers)?;
-    let request: WaitingSettings = json_body(&read_body(&state, body).await?, r#"{"waiting_room": true | false}"#)?;
+    let request: WaitingSettings = parse_json(&read_body(&state, body).await?, r#"{"waiting_room": true | false}"#)?;
     state.rooms.update(&id, |s| s.waiting_room = request.waiting_room).map_err(storage)?;
     tracing::info!(room = %id, waiting_room = request.waiting_room, "waiting room");
     Ok(Json(waiting_view(&room, usize::MAX)))
@@ -166,7 +161,7 @@ pub async fn admit(
     let room = room_or_404(&state, &id)?;
     auth::require_host(&state, &room, &headers)?;
     let request: AdmitRequest =
-        json_body(&read_body(&state, body).await?, r#"{"participants": ["<id>", …]} or {"all": true}"#)?;
+        parse_json(&read_body(&state, body).await?, r#"{"participants": ["<id>", …]} or {"all": true}"#)?;
     if request.all != request.participants.is_empty() {
         return Err(Problem::bad_request("bad_admission", "give either participants (a non-empty list) or all: true"));
     }

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use super::SharedState;
 use super::api::room_or_404;
 use super::auth;
-use super::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem, parse_json};
 use super::signalling::read_body;
 
 #[derive(Debug, Deserialize)]
@@ -60,8 +60,7 @@ async fn presenter_switch<T: serde::de::DeserializeOwned>(
 ) -> ApiResult<(std::sync::Arc<crate::rooms::Room>, std::sync::Arc<townhall_ingest::stage::Feed>, T)> {
     let room = room_or_404(state, room)?;
     auth::require_host(state, &room, headers)?;
-    let request: T = serde_json::from_slice(&read_body(state, body).await?)
-        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {expected}: {e}")))?;
+    let request: T = parse_json(&read_body(state, body).await?, expected)?;
     let feed = room.stage.feed(presenter).ok_or_else(|| unknown_presenter(presenter))?;
     Ok((room, feed, request))
 }

@@ -42,6 +42,13 @@ impl Problem {
     }
 }
 
+/// A JSON request body as `T`, or 400 `malformed_json` saying what was `expected` (a sketch of
+/// the body, e.g. `{"phase": "live"}`) and what serde found wrong.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, Problem> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Problem::bad_request("malformed_json", format!("expected {expected}: {e}")))
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = Body {

@@ -27,7 +27,7 @@ use super::SharedState;
 use super::api::{base_url, room_or_404};
 use super::auth;
 use super::interaction::{ExportFormat, ExportQuery, csv_download, query};
-use super::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem, parse_json};
 use super::signalling::read_body;
 use crate::access::unix_now_s;
 use crate::datetime::format_rfc3339;
@@ -117,12 +117,7 @@ pub async fn register(
     // No token is needed, but one that is sent must be valid (as everywhere).
     auth::caller(&state, &room, &headers, None)?;
     let bytes = read_body(&state, body).await?;
-    let form: RegistrationForm = serde_json::from_slice(&bytes).map_err(|e| {
-        Problem::bad_request(
-            "malformed_json",
-            format!("expected {{\"name\": \"…\", \"email\": \"…\", \"fields\": {{…}}}}: {e}"),
-        )
-    })?;
+    let form: RegistrationForm = parse_json(&bytes, r#"{"name": "…", "email": "…", "fields": {…}}"#)?;
     let details = &room.record.details;
     let registrant = check_form(form, &details.registration)?;
     let now = unix_now_s();

@@ -19,7 +19,7 @@ use townhall_interaction::Role;
 use super::SharedState;
 use super::api::room_or_404;
 use super::auth;
-use super::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem, parse_json};
 use super::signalling::read_body;
 use crate::access::{Access, display_name, unix_now_s};
 use crate::interaction::Removal;
@@ -40,10 +40,6 @@ struct RevokeRequest {
     participant_id: Option<String>,
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| Problem::bad_request("malformed_json", e.to_string()))
-}
-
 pub async fn issue(
     State(state): State<SharedState>,
     Path(room): Path<String>,
@@ -52,7 +48,8 @@ pub async fn issue(
 ) -> ApiResult<Response> {
     let room = room_or_404(&state, &room)?;
     auth::require_host(&state, &room, &headers)?;
-    let request: IssueRequest = json_body(&read_body(&state, body).await?)?;
+    let request: IssueRequest =
+        parse_json(&read_body(&state, body).await?, r#"{"role", "name", "participant_id"?, "ttl_s"?}"#)?;
     let name = display_name(Some(&request.name))?.unwrap_or_default();
     let participant = Access::participant_id(request.participant_id.as_deref(), request.role)?;
     let max = state.access.max_ttl_s;
@@ -85,7 +82,8 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     let room = room_or_404(&state, &room)?;
     auth::require_host(&state, &room, &headers)?;
-    let request: RevokeRequest = json_body(&read_body(&state, body).await?)?;
+    let request: RevokeRequest =
+        parse_json(&read_body(&state, body).await?, r#"{"jti": "…"} or {"participant_id": "…"}"#)?;
     if request.jti.is_none() == request.participant_id.is_none() {
         return Err(Problem::bad_request("malformed_json", "give exactly one of jti and participant_id"));
     }
