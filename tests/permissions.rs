@@ -110,6 +110,7 @@ fn every_endpoint_and_command_checks_the_callers_role_and_room() {
     let public = [Anonymous, Admin, HostKey, PublishKey, Host, Presenter, Attendee];
     let r = &room.id;
     let sdp = "application/sdp";
+    let frag = "application/trickle-ice-sdpfrag";
     let endpoints: Vec<Endpoint> = vec![
         ("GET", format!("/api/rooms/{r}"), "", String::new(), &hosts, 200, 0),
         (
@@ -234,8 +235,16 @@ fn every_endpoint_and_command_checks_the_callers_role_and_room() {
         ("GET", format!("/api/rooms/{r}/report"), "", String::new(), &hosts, 200, 0),
         ("GET", format!("/api/rooms/{r}/breakouts"), "", String::new(), &hosts, 200, 0),
         ("DELETE", format!("/api/rooms/{r}/breakouts"), "", String::new(), &hosts, 404, 0),
+        ("GET", format!("/api/rooms/{r}/recordings/unknown"), "", String::new(), &hosts, 404, 0),
+        ("GET", format!("/api/rooms/{r}/recordings/unknown.mp4"), "", String::new(), &public, 404, 404),
+        ("GET", format!("/api/rooms/{r}/recordings/unknown.m3u8"), "", String::new(), &public, 404, 404),
         ("POST", format!("/whip/{r}"), sdp, "v=0".into(), &moderators, 400, 0),
+        ("PATCH", format!("/whip/{r}/sessions/unknown"), frag, String::new(), &moderators, 404, 0),
+        ("DELETE", format!("/whip/{r}/sessions/unknown"), "", String::new(), &moderators, 404, 0),
         ("POST", format!("/whep/{r}"), sdp, "v=0".into(), &public, 400, 400),
+        ("POST", format!("/whep/{r}/main"), sdp, "v=0".into(), &public, 400, 400),
+        ("PATCH", format!("/whep/{r}/sessions/unknown"), frag, String::new(), &public, 404, 404),
+        ("DELETE", format!("/whep/{r}/sessions/unknown"), "", String::new(), &public, 404, 404),
         ("GET", format!("/api/rooms/{r}/events"), "", String::new(), &public, 200, 200),
         ("GET", format!("/api/rooms/{r}/chat"), "", String::new(), &public, 200, 200),
         // Not a WebSocket handshake: allowed callers get as far as 426.
@@ -312,6 +321,34 @@ fn every_endpoint_and_command_checks_the_callers_role_and_room() {
                 (_, true) if status == 401 || status == 403 => check(&what, caller, status, 200, &response.text()),
                 (_, true) => {}
             }
+        }
+    }
+    // Ending the event, last (it stops publishing in the room): the hosts' (again: 200, it is
+    // already over).
+    for (caller, kind, token) in &callers {
+        let bearer = token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+        let response = server.request("POST", &format!("/api/rooms/{r}/end"), &headers, b"");
+        check(
+            &format!("POST /api/rooms/{r}/end"),
+            caller,
+            response.status,
+            expect(*kind, &hosts, 200, 0),
+            &response.text(),
+        );
+    }
+    // Creating and listing rooms is the admin's alone: a room's own keys and tokens are 401.
+    for method in ["GET", "POST"] {
+        for (caller, kind, token) in &callers {
+            let bearer = token.as_ref().map(|t| format!("Bearer {t}"));
+            let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+            let response = server.request(method, "/api/rooms", &headers, b"");
+            let expected = match (kind, method) {
+                (Admin, "GET") => 200,
+                (Admin, _) => 201,
+                _ => 401,
+            };
+            check(&format!("{method} /api/rooms"), caller, response.status, expected, &response.text());
         }
     }
     assert!(wrong.is_empty(), "{} unexpected answers:\n{}", wrong.len(), wrong.join("\n"));

@@ -32,7 +32,7 @@ use townhall_packager::playlist::{SegmentEntry, format_program_date_time};
 use super::SharedState;
 use super::api::{base_url, room_or_404};
 use super::auth;
-use super::problem::{ApiResult, Problem};
+use super::problem::{ApiResult, Problem, parse_json};
 use super::signalling::read_body;
 use crate::recordings::{PartPosition, Recording, RecordingError};
 use crate::rooms::{Room, random_token};
@@ -106,9 +106,7 @@ pub async fn start_or_stop(
     let room = room_or_404(&state, &id)?;
     host(&state, &room, &headers)?;
     let bytes = read_body(&state, body).await?;
-    let request: RecordingAction = serde_json::from_slice(&bytes).map_err(|e| {
-        Problem::bad_request("malformed_json", format!("expected {{\"action\": \"start\" | \"stop\"}}: {e}"))
-    })?;
+    let request: RecordingAction = parse_json(&bytes, r#"{"action": "start" | "stop"}"#)?;
     // The part the program shows next: a recording starts with it, or ends before it.
     let Some((msn, part)) = room.hls.next_part() else {
         return Err(Problem::new(
@@ -206,11 +204,16 @@ pub async fn get(
         Some((rid, "m3u8")) => (rid, Some("m3u8")),
         _ => (file.as_str(), None),
     };
+    // The recording's state is the host's; its media needs no token, but one that is sent must
+    // be valid (as everywhere). Checked first, so an unknown id tells a stranger nothing.
+    match kind {
+        None => host(&state, &room, &headers)?,
+        Some(_) => drop(auth::caller(&state, &room, &headers, None)?),
+    }
     let Some(recording) = room.recordings.snapshot().get(recording_id).cloned() else {
         return Err(Problem::not_found("unknown_recording", format!("room {id:?} has no recording {recording_id:?}")));
     };
     let Some(kind) = kind else {
-        host(&state, &room, &headers)?;
         return Ok(Json(view(&room, &recording, &base_url(&state, &headers))).into_response());
     };
     let state_now = state_of(&room, &recording);

@@ -212,7 +212,9 @@ pub async fn whep_post_presenter(
     whep_post(state, room_id, PlaySource::Presenter(presenter), query, headers, body).await
 }
 
-/// Finds a session of the room, checking the endpoint kind and, for WHIP, the token.
+/// Finds a session of the room, checking the endpoint kind and the token: WHIP sessions are
+/// the publishers'; a WHEP session's URL is its capability (its id is unguessable), but a
+/// token that is sent must still be valid, as everywhere.
 fn session_for(
     state: &SharedState,
     uri: &axum::http::Uri,
@@ -224,6 +226,8 @@ fn session_for(
     let whip = uri.path().starts_with("/whip/");
     if whip {
         auth::require_publisher(state, &room, headers)?;
+    } else {
+        auth::caller(state, &room, headers, None)?;
     }
     state
         .ingest
