@@ -2,15 +2,16 @@
 //
 // - eventPanel (studio): the phase (scheduled → green room → live → ended) with the host's
 //   buttons, links to the registration and watch pages, live counts (participants connected, waiting), "admit by hand", and the waiting
-//   list with admit one / admit all. Kept current by the room view (polled) and by the
+//   list with admit one / admit all / remove one. Kept current by the room view (polled) and by the
 //   `waiting_list` and `phase` messages of the host's WebSocket.
 // - waitingScreen (watch page): what an attendee the room holds sees instead of the player and
-//   panels, and why (`not_live`, `admission`, `approval`); gone at `welcome`.
+//   panels, and why (`not_live`, `admission`, `approval`); gone at `welcome`. Also what one the
+//   room will not take (removed by the host, registration declined) sees, for good.
 import { h } from './panels.js';
 
 const phaseNames = { scheduled: 'Scheduled', green_room: 'Green room', live: 'Live', ended: 'Ended' };
 
-export function eventPanel({ api, report }) {
+export function eventPanel({ api, report, onRemove }) {
   let view = null;
   let waiting = [];
   let waitingCount = 0;
@@ -50,7 +51,8 @@ export function eventPanel({ api, report }) {
     const reasons = { not_live: 'before live', admission: 'to be admitted', approval: 'registration pending' };
     list.replaceChildren(...(waiting.length ? waiting.map((w) => h('li', { class: 'row', 'data-participant': w.participant },
       h('span', { class: 'text' }, w.name || w.participant), h('span', { class: 'tag' }, reasons[w.reason] ?? w.reason),
-      h('button', { class: 'small primary', onclick: () => report(api('POST', '/waiting/admit', { participants: [w.participant] })) }, 'Admit')))
+      h('button', { class: 'small primary', onclick: () => report(api('POST', '/waiting/admit', { participants: [w.participant] })) }, 'Admit'),
+      h('button', { class: 'small danger', 'data-remove': w.participant, onclick: () => onRemove({ participant_id: w.participant, name: w.name }) }, 'Remove')))
       : [h('li', { class: 'muted' }, 'Nobody is waiting.')]));
   };
   async function refresh() {
@@ -92,5 +94,16 @@ export function waitingScreen(el) {
         h('p', {}, texts[m.reason] ?? 'Please wait.')].filter(Boolean));
     },
     hide() { el.hidden = true; },
+    // The room will not take this attendee (RoomSocket's onRemoved): said instead of the player.
+    removed(reason) {
+      const why = {
+        revoked: 'The host removed you from this event.',
+        rejected: 'The host declined your registration.',
+        expired: 'Your link has expired. Ask the host for a new one.',
+      };
+      el.hidden = false;
+      el.dataset.reason = `removed:${reason}`;
+      el.replaceChildren(h('h2', {}, 'You are not in this event'), h('p', {}, why[reason] ?? 'This link is not valid for this event.'));
+    },
   };
 }

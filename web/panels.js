@@ -35,7 +35,8 @@ export function reporter(line) {
 }
 
 // Chat: pinned message, messages (history on demand), input.
-export function chatPanel({ state, send, report, loadEarlier, moderator = false }) {
+// `onRemove(actor)` (the studio): a Remove button on attendees' messages.
+export function chatPanel({ state, send, report, loadEarlier, moderator = false, onRemove = null }) {
   const list = h('ol', { class: 'chat-list', 'aria-live': 'polite' });
   const pinned = h('div', { class: 'pinned', hidden: true });
   const more = h('button', { class: 'link', hidden: true, onclick: () => loadEarlier() }, 'Load earlier messages');
@@ -65,7 +66,8 @@ export function chatPanel({ state, send, report, loadEarlier, moderator = false 
       h('span', { class: 'author' }, who(m.author)), ' ', m.text,
       moderator ? h('span', { class: 'actions' },
         h('button', { class: 'small', onclick: () => report(send({ type: 'chat_pin', message: m.id })) }, 'Pin'),
-        h('button', { class: 'small danger', onclick: () => report(send({ type: 'chat_delete', message: m.id })) }, 'Delete')) : null)));
+        h('button', { class: 'small danger', onclick: () => report(send({ type: 'chat_delete', message: m.id })) }, 'Delete'),
+        onRemove && m.author?.role === 'attendee' ? h('button', { class: 'small danger', 'data-remove': m.author.participant_id, onclick: () => onRemove(m.author) }, 'Remove') : null) : null)));
     if (atBottom) list.scrollTop = list.scrollHeight;
   };
   return { el, render };

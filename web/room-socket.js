@@ -8,21 +8,23 @@
 // - Commands carry a nonce; the server answers each with `ack` or `error` (in order). A command
 //   sent while the socket is down waits and goes out after the reconnect with the same nonce:
 //   the server handles a nonce once, so a resend after a drop is harmless.
+// - Removed (close 4003: the host banned this participant or revoked its token, rejected its
+//   registration, or its breakout room ended; or, before any welcome, the API refuses the
+//   token): no reconnect; onRemoved(reason): `revoked`, `rejected`, `ended`, `expired`, …
 // - Heartbeats: `heartbeat(playing)` sends {"type":"heartbeat","playing"} (the page calls it
 //   every `heartbeat_interval_s` of the welcome); no reply comes.
 //
 // Callbacks: onWelcome(welcome), onEvent(event), onResults(poll_results), onStatus(text, ok),
 // onWaiting(waiting) while the waiting room holds this attendee, onInvitation(stage_invitation),
-// onBreakout(breakout_assigned | breakout_closing | breakout_ended), onNotice(any other message
-// without seq: phase, waiting_list, presenter_removed, presenter_audio, presenter_video,
-// stage_invitation_sent,
-// removed).
+// onBreakout(breakout_assigned | breakout_closing | breakout_ended), onRemoved(reason),
+// onNotice(any other message without seq: phase, waiting_list, presenter_removed,
+// presenter_audio, presenter_video, stage_invitation_sent, removed).
 
 const storageKey = (room) => `townhall.identity.${room}`;
 
 export class RoomSocket {
-  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onBreakout, onNotice } = {}) {
-    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onBreakout, onNotice });
+  constructor(room, { token = null, name = null, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onBreakout, onNotice, onRemoved } = {}) {
+    Object.assign(this, { room, onWelcome, onEvent, onResults, onStatus, onWaiting, onInvitation, onBreakout, onNotice, onRemoved });
     this.fixedToken = token;
     this.name = name;
     this.lastSeq = null; // null: never welcomed (ask for a snapshot)
@@ -50,13 +52,21 @@ export class RoomSocket {
     const ws = new WebSocket(`${scheme}://${location.host}/ws/${encodeURIComponent(this.room)}?${q}`);
     this.ws = ws;
     ws.onmessage = (m) => this.receive(JSON.parse(m.data));
-    ws.onclose = (e) => {
+    ws.onclose = async (e) => {
       if (this.ws !== ws || this.closed) return;
       this.ws = null;
-      // A refused upgrade closes with 1006 before any welcome: a stored token of another
-      // server (or a wiped data dir) is dropped, and the next attempt joins anew.
-      if (!ws.welcomed && !ws.waited && !this.fixedToken && token) {
-        try { localStorage.removeItem(storageKey(this.room)); } catch { /* private mode */ }
+      if (e.code === 4003) return this.stop(ws.removedReason ?? 'ended');
+      // A refused upgrade closes with 1006 before any welcome and tells scripts nothing: the
+      // API says why. A ban (revoked) or a rejected registration stops here, and so does any
+      // refusal of a token the page was given; a stored token this server no longer takes
+      // (expired, another server's, a wiped data dir) is dropped and the next attempt joins anew.
+      if (!ws.welcomed && !ws.waited && token) {
+        const refusal = await this.refusal(token);
+        if (this.closed) return;
+        if (refusal && (this.fixedToken || refusal === 'revoked' || refusal === 'rejected')) return this.stop(refusal);
+        if (refusal) {
+          try { localStorage.removeItem(storageKey(this.room)); } catch { /* private mode */ }
+        }
       }
       this.onStatus?.(e.code === 4000 ? 'Catching up…' : 'Reconnecting…', false);
       setTimeout(() => this.connect(), this.backoff);
@@ -67,6 +77,24 @@ export class RoomSocket {
   close() {
     this.closed = true;
     this.ws?.close();
+  }
+
+  // No more reconnects: the room will not take this participant (`reason` as onRemoved's).
+  stop(reason) {
+    this.closed = true;
+    this.onStatus?.('Disconnected', false);
+    this.onRemoved?.(reason);
+  }
+
+  // Why the server refuses `token` in this room (the problem's `reason`, or `rejected`), or
+  // null when it takes it or cannot be asked.
+  async refusal(token) {
+    try {
+      const r = await fetch(`/api/rooms/${encodeURIComponent(this.room)}/events?limit=1`, { headers: { Authorization: `Bearer ${token}` } });
+      if (r.status !== 401 && r.status !== 403) return null;
+      const problem = await r.json();
+      return problem.code === 'registration_rejected' ? 'rejected' : (problem.reason ?? problem.code);
+    } catch { return null; }
   }
 
   // The player's heartbeat (watch time in the room's report); not answered, not queued.
@@ -117,6 +145,11 @@ export class RoomSocket {
       case 'breakout_closing':
       case 'breakout_ended':
         this.onBreakout?.(m);
+        break;
+      case 'removed':
+        // The close (4003) follows: onclose stops there.
+        this.ws.removedReason = m.reason;
+        this.onNotice?.(m);
         break;
       case 'poll_results':
         this.onResults?.(m);

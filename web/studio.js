@@ -111,7 +111,8 @@ function handQueue() {
     list.replaceChildren(...(hands.length ? hands.map((hand, i) => h('li', { 'data-id': hand.participant_id, class: 'row' },
       `${i + 1}. `, h('span', { class: 'text' }, hand.name || hand.participant_id), invited.has(hand.participant_id) ? h('span', { class: 'tag' }, 'invited') : null,
       h('button', { class: 'small primary', onclick: () => report(send({ type: 'hand_invite', participant: hand.participant_id })) }, 'Invite'),
-      h('button', { class: 'small', onclick: () => report(send({ type: 'hand_clear', participant: hand.participant_id })) }, 'Clear')))
+      h('button', { class: 'small', onclick: () => report(send({ type: 'hand_clear', participant: hand.participant_id })) }, 'Clear'),
+      h('button', { class: 'small danger', 'data-remove': hand.participant_id, onclick: () => removeParticipant({ participant_id: hand.participant_id, name: hand.name }) }, 'Remove')))
       : [h('li', { class: 'muted' }, 'No hands raised.')]));
   };
   return { el, render };
@@ -195,7 +196,19 @@ async function api(method, path, body) {
   return r.status === 204 ? null : r.json();
 }
 
-const lifecycle = eventPanel({ api, report });
+// Removes an attendee from the event (chat, hand queue, waiting room): every token of theirs is
+// refused from now on (a ban by participant, kept across restarts), their pages are told and
+// stop, and their raised hand goes.
+function removeParticipant(actor) {
+  const name = actor.name || actor.participant_id;
+  if (!confirm(`Remove ${name} from the event? They are disconnected and cannot come back with this identity.`)) return;
+  report(api('POST', '/tokens/revoke', { participant_id: actor.participant_id }).then(() => {
+    if (state.hands.has(actor.participant_id)) return send({ type: 'hand_clear', participant: actor.participant_id });
+    return null;
+  }));
+}
+
+const lifecycle = eventPanel({ api, report, onRemove: removeParticipant });
 const stage = stageList();
 const counts = liveCounts({ state, stage, registry, report });
 stage.onRefresh = () => counts.render();
@@ -206,7 +219,7 @@ const panels = [
   qaPanel({ state, send, report, moderator: true }),
   pollBuilder(),
   handQueue(),
-  chatPanel({ state, send, report, loadEarlier, moderator: true }),
+  chatPanel({ state, send, report, loadEarlier, moderator: true, onRemove: removeParticipant }),
   chaptersAndExport(),
 ];
 // Q&A, polls and chat beside the stage; hands, chapters and the export under it.

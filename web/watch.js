@@ -161,9 +161,24 @@ function connectSocket() {
     // The host invited this attendee to the stage: stage-invite.js asks, then publishes.
     onInvitation(invitation) { window.townhallInvitation = invitation; stage.invited(invitation); },
     onBreakout: breakoutMove,
+    onRemoved: removed,
   });
   socket.connect();
   window.townhallInteraction.socket = socket;
+}
+
+// Removed by the host (or refused): no player, no panels, no heartbeats; said on the page.
+function removed(reason) {
+  window.townhallInteraction.removed = reason;
+  clearInterval(heartbeats);
+  breakout?.view.close();
+  breakout = null;
+  hls?.destroy();
+  hls = null;
+  video.pause();
+  video.removeAttribute('src');
+  $('watch-layout').hidden = true;
+  waitingRoom.removed(reason);
 }
 
 // --- breakout rooms: the host moves this attendee to a small room, and back -----------------

@@ -12,9 +12,11 @@
 //   {"op":"eval","page":"…","expr":"…"}               the JS expression's value
 //   {"op":"viewport","page":"…","width":w,"height":h}
 //   {"op":"screenshot","page":"…","path":"…"}        PNG of the viewport
+//   {"op":"reload","page":"…"}                        reloads the page (same context and storage)
 //   {"op":"close"}                                    closes the browser and exits
 //
-// Page errors and console errors go to stderr, prefixed with the page's name.
+// Page errors and console errors go to stderr, prefixed with the page's name. confirm() dialogs
+// are accepted, as by a user who clicks OK.
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
 
@@ -46,6 +48,7 @@ async function run(c) {
       const p = await context.newPage();
       p.on('pageerror', (e) => process.stderr.write(`${c.page}: page error: ${e.message}\n`));
       p.on('console', (m) => { if (m.type() === 'error') process.stderr.write(`${c.page}: ${m.text()}\n`); });
+      p.on('dialog', (d) => d.accept());
       pages.set(c.page, p);
       await p.goto(c.url);
       return null;
@@ -64,6 +67,9 @@ async function run(c) {
       return await page(c.page).evaluate(c.expr);
     case 'viewport':
       await page(c.page).setViewportSize({ width: c.width, height: c.height });
+      return null;
+    case 'reload':
+      await page(c.page).reload();
       return null;
     case 'screenshot':
       await page(c.page).screenshot({ path: c.path, timeout });

@@ -47,7 +47,11 @@ impl From<AccessError> for Problem {
                 Problem::bad_request(code, err.to_string())
             }
             AccessError::BreakoutOnly => Problem::new(StatusCode::FORBIDDEN, "breakout_only", err.to_string()),
-            _ => Problem::unauthorized(err.to_string()),
+            AccessError::BadToken => Problem::unauthorized(err.to_string()).with_reason("bad_token"),
+            AccessError::OtherRoom => Problem::unauthorized(err.to_string()).with_reason("other_room"),
+            AccessError::Expired => Problem::unauthorized(err.to_string()).with_reason("expired"),
+            AccessError::Revoked => Problem::unauthorized(err.to_string()).with_reason("revoked"),
+            AccessError::TokenRequired => Problem::unauthorized(err.to_string()).with_reason("token_required"),
         }
     }
 }

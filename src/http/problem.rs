@@ -13,6 +13,10 @@ pub struct Problem {
     /// Machine-readable, stable: `no_usable_codec`, `unknown_room`, ...
     pub code: &'static str,
     pub detail: String,
+    /// An extension member (RFC 9457 §3.2) saying which of several causes under one `code` it
+    /// was: for `unauthorized`, why the token was refused (`revoked`, `expired`, …), so a page
+    /// can tell a ban from a stale identity.
+    pub reason: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -22,11 +26,13 @@ struct Body<'a> {
     status: u16,
     code: &'a str,
     detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
 }
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into() }
+        Self { status, code, detail: detail.into(), reason: None }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -39,6 +45,10 @@ impl Problem {
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn with_reason(self, reason: &'static str) -> Self {
+        Self { reason: Some(reason), ..self }
     }
 }
 
@@ -57,6 +67,7 @@ impl IntoResponse for Problem {
             status: self.status.as_u16(),
             code: self.code,
             detail: &self.detail,
+            reason: self.reason,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();

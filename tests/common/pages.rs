@@ -82,6 +82,11 @@ impl Pages {
         self.run(json!({"op": "viewport", "page": page, "width": width, "height": height}));
     }
 
+    /// Reloads `page` in its own context (its storage kept), as a user pressing F5.
+    pub fn reload(&mut self, page: &str) {
+        self.run(json!({"op": "reload", "page": page}));
+    }
+
     pub fn screenshot(&mut self, page: &str, path: &std::path::Path) {
         self.run(json!({"op": "screenshot", "page": page, "path": path}));
     }
