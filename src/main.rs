@@ -15,6 +15,7 @@ mod registration;
 mod reports;
 mod retention;
 mod rooms;
+mod session_owners;
 mod tls;
 mod tokens;
 mod waiting_room;
@@ -238,6 +239,7 @@ async fn serve(config: Config, media: tokio::runtime::Handle) -> anyhow::Result<
         registrations,
         reports: Arc::new(reports),
         breakouts: Default::default(),
+        session_owners: Default::default(),
     });
     for room in state.rooms.list() {
         let resume = if state.config.hls.enabled { program::restore_replay(&room.hls).await } else { None };

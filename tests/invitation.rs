@@ -2,7 +2,8 @@
 //! host invites them, and only that attendee's WebSocket receives a presenter token of its own
 //! (the moderators get its `jti` only); ffmpeg 9's WHIP muxer publishes with it and the attendee
 //! is on the stage (and the program); the host takes them off and revokes the token, and it no
-//! longer publishes.
+//! longer publishes. Invited again and publishing, the attendee is banned: the server ends the
+//! WHIP session on its own (no DELETE), announces `presenter_removed` and closes the socket.
 
 mod common;
 
@@ -96,4 +97,32 @@ async fn an_invited_attendee_publishes_to_the_stage_and_is_taken_off() {
     // Ada goes on watching: her attendee connection is untouched.
     let chat = ada.command(json!({"type": "chat_send", "text": "Thanks!"})).await;
     assert_eq!(chat["type"], "ack", "{chat}");
+
+    // Invited again and publishing, then banned (by participant, nothing else): the server ends
+    // the WHIP session her token opened, tells the room, and closes her socket.
+    assert_eq!(ada.command(json!({"type": "hand_raise"})).await["type"], "ack");
+    assert_eq!(host.command(json!({"type": "hand_invite", "participant": ada_id})).await["type"], "ack");
+    let invitation = ada.next_of("stage_invitation").await;
+    let as_ada = Room { publish_token: invitation["token"].as_str().unwrap().to_owned(), ..as_ada };
+    let publisher = ffmpeg_publish(&server, &as_ada, &ada_id, 60);
+    server.wait_for("the invited attendee on the stage again", Duration::from_secs(60), live);
+    // The first removal's notice came before the invitation's ack: only a new one counts.
+    host.pending.clear();
+    let ban = server.request(
+        "POST",
+        &format!("/api/rooms/{}/tokens/revoke", room.id),
+        &[("Authorization", &host_bearer)],
+        json!({"participant_id": ada_id}).to_string().as_bytes(),
+    );
+    assert_eq!(ban.status, 204, "{}", ban.text());
+    server.wait_for("the banned attendee off the stage", Duration::from_secs(30), |s| !live(s));
+    assert_eq!(host.next_of("presenter_removed").await["presenter"], ada_id.as_str());
+    let closed = loop {
+        match ada.read(Duration::from_secs(30)).await {
+            Read::Closed(code) => break code,
+            Read::Json(_) => {}
+        }
+    };
+    assert_eq!(closed, Some(4003));
+    drop(publisher);
 }

@@ -24,11 +24,12 @@ export function invitationRegistry() {
 }
 
 // Takes a presenter off the stage: revokes their invitation's token first (so the page cannot
-// publish again in between), then ends their WHIP session.
+// publish again in between; the server ends the WHIP session that token opened), then ends
+// their WHIP session (for an invited presenter that is already over: its 404 is expected).
 export async function takeOff(api, registry, presenter) {
   const invitation = registry.get(presenter);
   if (invitation) await api('POST', '/tokens/revoke', { jti: invitation.jti });
-  await api('DELETE', `/presenters/${encodeURIComponent(presenter)}`);
+  await api('DELETE', `/presenters/${encodeURIComponent(presenter)}`).catch((e) => { if (!invitation) throw e; });
   registry.forget(presenter);
 }
 

@@ -75,6 +75,8 @@ pub struct AppState {
     pub reports: Arc<crate::reports::Reports>,
     /// The breakout rooms of each main room.
     pub breakouts: breakouts::Breakouts,
+    /// Who opened each WebRTC session with a signed token, so a revocation ends them too.
+    pub session_owners: crate::session_owners::SessionOwners,
 }
 
 impl AppState {

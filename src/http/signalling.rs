@@ -139,7 +139,7 @@ pub async fn whip_post(
     body: Body,
 ) -> ApiResult<Response> {
     let room = room_or_404(&state, &room_id)?;
-    auth::require_publisher(&state, &room, &headers)?;
+    let caller = auth::require_publisher(&state, &room, &headers)?;
     if !room.phase().takes_publishers() {
         return Err(Problem::new(StatusCode::CONFLICT, "room_ended", "the event ended: nobody publishes in it again"));
     }
@@ -150,6 +150,7 @@ pub async fn whip_post(
         tracing::info!(room = %room_id, %presenter, error = %e, "WHIP offer refused");
     })?;
     tracing::info!(room = %room_id, %presenter, session = %answered.session.id, "WHIP session created");
+    own(&state, &answered.session, &caller);
     let location = format!("/whip/{room_id}/sessions/{}", answered.session.id);
     Ok(created(&state, location, answered.session.etag(), answered.answer))
 }
@@ -185,6 +186,15 @@ async fn whep_post(
     tracing::info!(room = %room_id, ?source, session = %answered.session.id, "WHEP session created");
     let location = format!("/whep/{room_id}/sessions/{}", answered.session.id);
     Ok(created(&state, location, answered.session.etag(), answered.answer))
+}
+
+/// Notes who opened the WHIP `session` with a signed token (not a key), so that revoking it
+/// ends the session ([`crate::session_owners`]).
+fn own(state: &SharedState, session: &townhall_ingest::SessionHandle, caller: &crate::access::Caller) {
+    if let Some(token_id) = caller.token_id.as_deref() {
+        let running = |id: &str| state.ingest.session(id).is_some();
+        state.session_owners.record(&session.id, &session.room, &caller.actor.participant_id, token_id, running);
+    }
 }
 
 /// `POST /whep/{room}`: play the room's program.

@@ -5,7 +5,8 @@
 //! - `POST /api/rooms/{room}/tokens/revoke` (admin or host) `{"jti": "…"}` or
 //!   `{"participant_id": "…"}` → 204: that token, or every token of that participant, is refused
 //!   from now on, and the WebSockets opened with it (or by that participant) are closed with
-//!   `{"type":"removed"}` and code 4003.
+//!   `{"type":"removed"}` and code 4003; the WHIP sessions it opened end, with
+//!   `presenter_removed` to the room.
 
 use axum::Json;
 use axum::body::Body;
@@ -74,6 +75,21 @@ pub async fn issue(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Ends the WHIP sessions that `removal` takes away ([`crate::session_owners`]), announced as
+/// the host's *Remove* is (`presenter_removed`).
+fn end_sessions(state: &SharedState, room: &crate::rooms::Room, removal: &Removal) -> ApiResult<()> {
+    let id = &room.record.id;
+    for session in state.session_owners.revoked(id, removal).iter().filter_map(|s| state.ingest.session(s)) {
+        session.close();
+        tracing::info!(room = %id, session = %session.id, presenter = ?session.presenter, "session ended: token revoked");
+        if let Some(presenter) = &session.presenter {
+            let notice = json!({"type": "presenter_removed", "presenter": presenter});
+            state.interaction.announce(id, &room.hls, &notice)?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn revoke(
     State(state): State<SharedState>,
     Path(room): Path<String>,
@@ -96,6 +112,7 @@ pub async fn revoke(
         (Some(jti), _) => Removal::Token(jti),
         (None, participant) => Removal::Participant(participant.unwrap_or_default()),
     };
+    end_sessions(&state, &room, &removal)?;
     state.interaction.remove(&room.record.id, removal);
     Ok(StatusCode::NO_CONTENT)
 }

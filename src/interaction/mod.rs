@@ -106,10 +106,20 @@ impl Outgoing {
     /// Whether this message closes the connection of `actor` made with `token_id`.
     pub fn removes_client(&self, actor: &Actor, token_id: Option<&str>) -> bool {
         match &self.target {
-            Target::Close(Removal::Participant(p)) => *p == actor.participant_id,
-            Target::Close(Removal::Token(jti)) => token_id == Some(jti.as_str()),
-            Target::Close(Removal::Everyone) => true,
+            Target::Close(removal) => removal.applies_to(&actor.participant_id, token_id),
             _ => false,
+        }
+    }
+}
+
+impl Removal {
+    /// Whether it takes away what `participant` opened with the signed token `token_id` (a
+    /// WebSocket, a WebRTC session).
+    pub fn applies_to(&self, participant: &str, token_id: Option<&str>) -> bool {
+        match self {
+            Removal::Participant(p) => p == participant,
+            Removal::Token(jti) => token_id == Some(jti.as_str()),
+            Removal::Everyone => true,
         }
     }
 }
