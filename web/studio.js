@@ -197,15 +197,12 @@ async function api(method, path, body) {
 }
 
 // Removes an attendee from the event (chat, hand queue, waiting room): every token of theirs is
-// refused from now on (a ban by participant, kept across restarts), their pages are told and
-// stop, and their raised hand goes.
+// refused from now on (a ban by participant, kept across restarts); the server closes their
+// pages' connections, ends their WHIP session and lowers their hand.
 function removeParticipant(actor) {
   const name = actor.name || actor.participant_id;
   if (!confirm(`Remove ${name} from the event? They are disconnected and cannot come back with this identity.`)) return;
-  report(api('POST', '/tokens/revoke', { participant_id: actor.participant_id }).then(() => {
-    if (state.hands.has(actor.participant_id)) return send({ type: 'hand_clear', participant: actor.participant_id });
-    return null;
-  }));
+  report(api('POST', '/tokens/revoke', { participant_id: actor.participant_id }));
 }
 
 const lifecycle = eventPanel({ api, report, onRemove: removeParticipant });

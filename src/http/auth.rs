@@ -47,11 +47,21 @@ impl From<AccessError> for Problem {
                 Problem::bad_request(code, err.to_string())
             }
             AccessError::BreakoutOnly => Problem::new(StatusCode::FORBIDDEN, "breakout_only", err.to_string()),
-            AccessError::BadToken => Problem::unauthorized(err.to_string()).with_reason("bad_token"),
-            AccessError::OtherRoom => Problem::unauthorized(err.to_string()).with_reason("other_room"),
-            AccessError::Expired => Problem::unauthorized(err.to_string()).with_reason("expired"),
-            AccessError::Revoked => Problem::unauthorized(err.to_string()).with_reason("revoked"),
-            AccessError::TokenRequired => Problem::unauthorized(err.to_string()).with_reason("token_required"),
+            AccessError::BadToken
+            | AccessError::OtherRoom
+            | AccessError::Expired
+            | AccessError::Revoked
+            | AccessError::TokenRequired => {
+                // Why the token was refused, for clients (a ban is not a stale identity).
+                let reason = match err {
+                    AccessError::OtherRoom => "other_room",
+                    AccessError::Expired => "expired",
+                    AccessError::Revoked => "revoked",
+                    AccessError::TokenRequired => "token_required",
+                    _ => "bad_token",
+                };
+                Problem::unauthorized(err.to_string()).with_reason(reason)
+            }
         }
     }
 }

@@ -75,7 +75,7 @@ pub struct AppState {
     pub reports: Arc<crate::reports::Reports>,
     /// The breakout rooms of each main room.
     pub breakouts: breakouts::Breakouts,
-    /// Who opened each WebRTC session with a signed token, so a revocation ends them too.
+    /// Who opened each WHIP session with a signed token, so a revocation ends them too.
     pub session_owners: crate::session_owners::SessionOwners,
 }
 

@@ -6,7 +6,7 @@
 //!   `{"participant_id": "…"}` → 204: that token, or every token of that participant, is refused
 //!   from now on, and the WebSockets opened with it (or by that participant) are closed with
 //!   `{"type":"removed"}` and code 4003; the WHIP sessions it opened end, with
-//!   `presenter_removed` to the room.
+//!   `presenter_removed` to the room; a banned participant's raised hand is lowered.
 
 use axum::Json;
 use axum::body::Body;
@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use townhall_interaction::Role;
+use townhall_interaction::{Command, Request, Role};
 
 use super::SharedState;
 use super::api::room_or_404;
@@ -97,7 +97,7 @@ pub async fn revoke(
     body: Body,
 ) -> ApiResult<StatusCode> {
     let room = room_or_404(&state, &room)?;
-    auth::require_host(&state, &room, &headers)?;
+    let host = auth::require_host(&state, &room, &headers)?;
     let request: RevokeRequest =
         parse_json(&read_body(&state, body).await?, r#"{"jti": "…"} or {"participant_id": "…"}"#)?;
     if request.jti.is_none() == request.participant_id.is_none() {
@@ -113,6 +113,14 @@ pub async fn revoke(
         (None, participant) => Removal::Participant(participant.unwrap_or_default()),
     };
     end_sessions(&state, &room, &removal)?;
+    if let Removal::Participant(participant) = &removal {
+        // A banned participant's raised hand goes with them (nothing happens without one).
+        let lower = Command::HandClear { participant: Some(participant.clone()) };
+        state
+            .interaction
+            .hub(&room.record.id, &room.hls)?
+            .handle(&host.actor, Request { nonce: None, command: lower })?;
+    }
     state.interaction.remove(&room.record.id, removal);
     Ok(StatusCode::NO_CONTENT)
 }
